@@ -1,0 +1,84 @@
+"""Random inputs for a kernel on a problem, and the passes that consume them.
+
+Inputs are drawn in float64 from a standard normal (unit variance per
+component, the convention e3nn's normalisation assumes) in the ``mul_ir``
+layout; :func:`for_kernel` casts them to the kernel's dtype, device and layout.
+
+The passes
+----------
+``fwd``          ``z = f(*inputs)``, no autograd graph (inference).
+``fwd+bwd``      ``z = f(*inputs)``; ``g_i = <dz, ∂z/∂input_i>`` for every input,
+                 the weights included, with a fixed random cotangent ``dz``.
+``fwd+bwd+bwd``  the gradients above with ``create_graph=True``, then
+                 ``∂/∂input_j sum_i <g_i, v_i>`` for fixed random ``v_i`` — the
+                 double backward of force training.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from e3nn import o3
+
+from tpbench.kernel import Kernel, Native
+from tpbench.layout import convert
+
+
+def input_irreps(native: Native) -> list[o3.Irreps | None]:
+    """Irreps of each positional input; ``None`` for the weight tensor."""
+    return list(native.input_irreps) + ([None] if native.weights != "none" else [])
+
+
+def make_inputs(native: Native, batch: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """Float64 ``mul_ir`` inputs: features, then the weights (if any)."""
+    tensors = [torch.randn(batch, irreps.dim, generator=generator, dtype=torch.float64)
+               for irreps in native.input_irreps]
+    if native.weights == "shared":
+        tensors.append(torch.randn(native.weight_numel, generator=generator, dtype=torch.float64))
+    elif native.weights == "per-sample":
+        tensors.append(torch.randn(batch, native.weight_numel, generator=generator, dtype=torch.float64))
+    return tensors
+
+
+def for_kernel(tensors: Sequence[torch.Tensor], native: Native, kernel: Kernel, dtype: torch.dtype,
+               device: str | torch.device) -> list[torch.Tensor]:
+    """Cast canonical inputs to what ``kernel`` consumes (layout, dtype, device)."""
+    out = []
+    for t, irreps in zip(tensors, input_irreps(native)):
+        if irreps is not None:
+            t = convert(t, irreps, "mul_ir", kernel.layout)
+        out.append(t.to(device=device, dtype=dtype).contiguous())
+    return out
+
+
+def pass_function(module: torch.nn.Module, pass_: str, inputs: list[torch.Tensor],
+                  cotangent: torch.Tensor | None = None,
+                  second: Sequence[torch.Tensor] | None = None) -> Callable[[], list[torch.Tensor]]:
+    """A zero-argument closure running one pass; returns what that pass produces.
+
+    Setup (``requires_grad``, cotangents) happens here, outside the closure, so
+    timers time only the pass itself.
+    """
+    if pass_ == "fwd":
+        def run():
+            with torch.no_grad():
+                return [module(*inputs)]
+        return run
+    leaves = [t.detach().requires_grad_(True) for t in inputs]
+    if cotangent is None:
+        with torch.no_grad():
+            cotangent = torch.randn_like(module(*leaves))
+    if pass_ == "fwd+bwd":
+        def run():
+            return list(torch.autograd.grad(module(*leaves), leaves, cotangent))
+        return run
+    if pass_ == "fwd+bwd+bwd":
+        vs = list(second) if second is not None else [torch.randn_like(t) for t in leaves]
+
+        def run():
+            grads = torch.autograd.grad(module(*leaves), leaves, cotangent, create_graph=True)
+            s = sum((g * v).sum() for g, v in zip(grads, vs))
+            return list(torch.autograd.grad(s, leaves, allow_unused=True))
+        return run
+    raise ValueError(f"unknown pass {pass_!r}")

@@ -1,0 +1,94 @@
+"""``tpbench run``: run a suite and write a results directory."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import click
+
+from tpbench.errors import UserError
+
+
+def check_device(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: no CUDA device is available here (torch {torch.__version__}, "
+                        f"CUDA build: {torch.version.cuda or 'no'})")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise UserError(f"unknown device {device!r}; expected cpu or cuda[:N]")
+    return device
+
+
+def new_run_id(suite: str, device: str) -> str:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{suite}-{device.replace(':', '')}"
+
+
+@click.command("run")
+@click.option("--suite", "suite_ref", default="quick", show_default=True, help="Suite name (suites/NAME.toml) or TOML file.")
+@click.option("--device", default=None, help="cpu or cuda[:N]; default: the suite's device.")
+@click.option("--kernel", "kernels", multiple=True, metavar="NAME|FILE",
+              help="Kernel name/glob to run (repeatable), or a .py file whose kernels are added and compared.")
+@click.option("--filter", "filters", multiple=True, metavar="EXPR",
+              help="Keep cases matching EXPR: key=glob (kernel, family, backend, problem, shape, pass, dtype) or a bare substring.")
+@click.option("--out", "out_dir", default="results", show_default=True, type=click.Path(file_okay=False))
+@click.option("--resume", default=None, metavar="RUN", help="Continue this run: finished cases are not redone.")
+@click.option("--threads", type=int, default=None, help="torch CPU threads (default: all cores).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--progress/--no-progress", default=True)
+@click.option("--dry-run", is_flag=True, help="List the cases and exit.")
+def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed, progress, dry_run):
+    """Run a suite: gate every case for correctness, then time it; results go to OUT/<run-id>/."""
+    import os
+
+    import torch
+
+    from tpbench.environment import environment
+    from tpbench.registry import Registry
+    from tpbench.runner import Runner, plan
+    from tpbench.store import RunStore, find_run
+    from tpbench.suite import load_suite
+
+    store = None
+    if resume:
+        store = RunStore(find_run(resume, out_dir))
+        manifest = store.manifest()
+        suite_ref = manifest.get("suite_path") or manifest.get("suite", suite_ref)
+        device = device or manifest.get("device")
+        kernels = kernels or tuple(manifest.get("kernels") or ())
+        filters = filters or tuple(manifest.get("filters") or ())
+        threads = threads or manifest.get("threads")
+        seed = manifest.get("seed", seed)
+    suite = load_suite(suite_ref)
+    device = check_device(device or suite.device)
+    threads = threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    cases = plan(suite, Registry.default(), device, kernels, filters)
+    if not cases:
+        raise UserError("no case to run: the suite, --kernel and --filter select nothing")
+    if dry_run:
+        for case in cases:
+            click.echo(case.label)
+        click.echo(f"{len(cases)} cases")
+        return
+    if store is None:
+        manifest = {
+            "suite": suite.name, "suite_path": str(suite.path.resolve()), "description": suite.description,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "argv": sys.argv, "device": device, "kernels": list(kernels), "filters": list(filters),
+            "threads": threads, "seed": seed, "settings": {"timing": suite.timing},
+            "environment": environment(threads),
+        }
+        store = RunStore.create(Path(out_dir) / new_run_id(suite.name, device), manifest)
+    click.echo(f"run {store.run_id}: {len(cases)} cases, device {device}, {threads} threads -> {store.dir}", err=True)
+    runner = Runner(store, suite.timing, seed=seed)
+    try:
+        ran = runner.run(cases, progress=progress)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted; finished cases are in {store.dir}. "
+                   f"Continue with: tpbench run --resume {store.run_id}", err=True)
+        sys.exit(130)
+    click.echo(f"done: {ran} cases run, results in {store.dir}. Show them with: tpbench show {store.run_id}", err=True)

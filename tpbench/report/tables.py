@@ -1,0 +1,123 @@
+"""The report's tables as plain lists of dicts (the template renders and escapes them).
+
+Each function takes the tidy cases of ``tpbench.report.data`` and returns rows
+whose values are strings or numbers; an empty list means "no data".
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from tpbench.report.data import FAILED, PASS_ORDER, Runs
+
+GROUP = ["machine", "device", "problem_label", "pass"]
+
+
+def winners(runs: Runs) -> list[dict[str, Any]]:
+    """Per machine, problem and pass: the fastest correct kernel and its margin over the next."""
+    rows = []
+    for key, group in runs.ok.groupby(GROUP, sort=False, dropna=False):
+        best = group.sort_values("median_ms").drop_duplicates("series")
+        first = best.iloc[0]
+        row = dict(zip(GROUP, key), winner=first["series"], family=first["family"],
+                   median_ms=first["median_ms"], runner_up="—", next_ms=math.nan, margin=math.nan,
+                   work=work_note(first, None), n_kernels=len(best))
+        if len(best) > 1:
+            second = best.iloc[1]
+            row.update(runner_up=second["series"], next_ms=second["median_ms"],
+                       margin=second["median_ms"] / first["median_ms"], work=work_note(first, second))
+        rows.append(row)
+    return sorted(rows, key=lambda r: (r["machine"], r["problem_label"], PASS_ORDER.get(r["pass"], 9)))
+
+
+def work_note(first: pd.Series, second: pd.Series | None) -> str:
+    """'same paths' or how the winner's computed paths differ from the runner-up's (same work or say so)."""
+    mine = set(first["paths"]) if isinstance(first["paths"], list) else None
+    if second is None:
+        return f"{len(mine)} paths" if mine is not None else ""
+    theirs = set(second["paths"]) if isinstance(second["paths"], list) else None
+    if mine is None or theirs is None:
+        return "paths not recorded"
+    if mine == theirs:
+        return "same paths"
+    return f"different work: {len(mine)} vs {len(theirs)} paths"
+
+
+def speedups(runs: Runs, baseline: str) -> pd.DataFrame:
+    """Baseline median / kernel median per (kernel × problem-pass); > 1 means faster than the baseline."""
+    ok = runs.ok.copy()
+    ok["column"] = ok["problem_label"] + " · " + ok["pass"]
+    key = ["machine", "column"]
+    base = ok[ok["series"] == baseline].groupby(key)["median_ms"].min().rename("base_ms")
+    if base.empty:
+        return pd.DataFrame()
+    merged = ok.join(base, on=key, how="inner")
+    merged = merged[merged["series"] != baseline]
+    merged["speedup"] = merged["base_ms"] / merged["median_ms"]
+    table = merged.pivot_table(index="series", columns="column", values="speedup", aggfunc="max")
+    return table
+
+
+def default_baseline(runs: Runs) -> str | None:
+    """The kernel to compare against when none is named: e3nn's full CG if present, else the most measured."""
+    counts = runs.ok["series"].value_counts()
+    if counts.empty:
+        return None
+    for preferred in ("e3nn-cg-full", "e3nn-cg-channelwise"):
+        if preferred in counts.index:
+            return preferred
+    return str(counts.index[0])
+
+
+def failures(runs: Runs) -> list[dict[str, Any]]:
+    """Every case that was not timed, or failed its gate, with its reason."""
+    c = runs.cases
+    bad = c[c["status"] != "ok"]
+    cols = ["run_id", "status", "kernel", "problem_label", "pass", "variant", "device", "reason"]
+    order = {s: i for i, s in enumerate(("incorrect", "error", "timeout", "oom", "unavailable", "skipped"))}
+    bad = bad.assign(_o=bad["status"].map(lambda s: order.get(s, 9))).sort_values(["_o", "kernel"])
+    return bad[cols].fillna("").to_dict("records")
+
+
+def status_counts(runs: Runs) -> list[dict[str, Any]]:
+    """How many cases ended in each status, per run."""
+    c = runs.cases
+    if c.empty:
+        return []
+    table = c.groupby(["run_id", "status"]).size().unstack(fill_value=0)
+    cols = [s for s in ("ok", *FAILED) if s in table.columns] + [s for s in table.columns
+                                                               if s not in ("ok", *FAILED)]
+    return [dict(run_id=run, **{s: int(row[s]) for s in cols}) for run, row in table[cols].iterrows()]
+
+
+def errors(runs: Runs) -> list[dict[str, Any]]:
+    """Worst forward/gradient error and equivariance error per kernel, dtype and pass."""
+    c = runs.cases.dropna(subset=["rel_error"], how="all")
+    if c.empty:
+        return []
+    agg = c.groupby(["series", "symmetry", "dtype", "pass"], dropna=False).agg(
+        cases=("status", "size"), incorrect=("status", lambda s: int((s == "incorrect").sum())),
+        max_rel_error=("rel_error", "max"), max_equivariance_error=("equivariance_error", "max"))
+    return agg.reset_index().fillna("").to_dict("records")
+
+
+def expressivity(runs: Runs) -> list[dict[str, Any]]:
+    """Expressivity, interactability and the Hom upper bound per kernel and problem."""
+    c = runs.cases.dropna(subset=["expressivity", "interactability", "upper_bound"], how="all")
+    if c.empty:
+        return []
+    c = c.drop_duplicates(["series", "problem_label"]).copy()
+    c["missed"] = c["paths_missed"].map(lambda p: ", ".join(map(str, p)) if isinstance(p, list) else "")
+    cols = ["problem_label", "series", "family", "symmetry", "expressivity", "interactability",
+            "upper_bound", "missed"]
+    return c.sort_values(["problem_label", "series"])[cols].to_dict("records")
+
+
+def memory(runs: Runs) -> list[dict[str, Any]]:
+    """Peak memory per correct case (largest first)."""
+    c = runs.ok.dropna(subset=["peak_memory_mb"])
+    cols = ["machine", "problem_label", "pass", "series", "peak_memory_mb", "median_ms"]
+    return c.sort_values("peak_memory_mb", ascending=False)[cols].to_dict("records")

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from tpbench.equivariance import block_error, equivariance_errors
-from tpbench.inputs import for_kernel, input_irreps, make_inputs, pass_function
+from tpbench.inputs import for_kernel, from_kernel, input_irreps, make_inputs, pass_function
 from tpbench.kernel import Kernel, torch_dtype
 from tpbench.layout import convert
 from tpbench.problem import Problem
@@ -78,33 +78,29 @@ class GateResult:
 
 
 class _Canonical:
-    """Calls a kernel module on float64 ``mul_ir`` inputs and returns float64 ``mul_ir`` output."""
+    """Calls a kernel module on float64 canonical inputs and returns float64 ``mul_ir`` output."""
 
-    def __init__(self, kernel: Kernel, module: torch.nn.Module, native, dtype: torch.dtype, device: str):
+    def __init__(self, kernel: Kernel, module: torch.nn.Module, native, dtype: torch.dtype, device: str, perm):
         self.kernel, self.module, self.native, self.dtype, self.device = kernel, module, native, dtype, device
+        self.perm = perm
+
+    def inputs(self, tensors) -> list[torch.Tensor]:
+        return for_kernel(tensors, self.native, self.kernel, self.dtype, self.device, self.perm)
 
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            out = self.module(*for_kernel(inputs, self.native, self.kernel, self.dtype, self.device))
+            out = self.module(*self.inputs(inputs))
         return convert(out.double().cpu(), self.native.irreps_out, self.kernel.layout, "mul_ir")
 
 
-def _grad_error(kernel, module, ref, native, pass_, x, cot, vs, dtype, device) -> float:
+def _grad_error(call: _Canonical, ref, pass_, x, cot, vs) -> float:
     """Max over inputs of the block error of the (double-)backward gradients."""
-    layout = kernel.layout
-    kin = for_kernel(x, native, kernel, dtype, device)
-    kcot = convert(cot, native.irreps_out, "mul_ir", layout).to(device=device, dtype=dtype)
-    kvs = for_kernel(vs, native, kernel, dtype, device)
-    got = pass_function(module, pass_, kin, kcot, kvs)()
-    want = pass_function(ref, pass_, list(x), cot, vs)()
-    worst = 0.0
-    for g, r, irreps, t in zip(got, want, input_irreps(native), x):
-        g = torch.zeros_like(t) if g is None else g.double().cpu()
-        r = torch.zeros_like(t) if r is None else r
-        if irreps is not None:
-            g = convert(g, irreps, layout, "mul_ir")
-        worst = max(worst, block_error(g, r, irreps))
-    return worst
+    native, kernel = call.native, call.kernel
+    kcot = convert(cot, native.irreps_out, "mul_ir", kernel.layout).to(device=call.device, dtype=call.dtype)
+    got = pass_function(call.module, pass_, call.inputs(x), kcot, call.inputs(vs))()
+    got = from_kernel(got, native, kernel, call.perm, x)
+    want = [torch.zeros_like(t) if r is None else r for r, t in zip(pass_function(ref, pass_, list(x), cot, vs)(), x)]
+    return max(block_error(g, r, irreps) for g, r, irreps in zip(got, want, input_irreps(native)))
 
 
 def _full_batch_error(call: _Canonical, ref, native, batch: int, gen: torch.Generator) -> tuple[float, torch.Tensor]:
@@ -127,7 +123,7 @@ def run_gate(kernel: Kernel, problem: Problem, module: torch.nn.Module, device: 
     native = kernel.native(problem)
     ref = kernel.reference(problem).double()
     gen = torch.Generator().manual_seed(seed)
-    call = _Canonical(kernel, module, native, dtype, device)
+    call = _Canonical(kernel, module, native, dtype, device, kernel.weight_permutation(problem))
 
     x = make_inputs(native, GATE_BATCH, gen)
     with torch.no_grad():
@@ -151,7 +147,7 @@ def run_gate(kernel: Kernel, problem: Problem, module: torch.nn.Module, device: 
         for p in ("fwd+bwd", "fwd+bwd+bwd")[: ("fwd", "fwd+bwd", "fwd+bwd+bwd").index(pass_)]:
             if p not in e and p not in result.crashed:
                 try:
-                    e[p] = _grad_error(kernel, module, ref, native, p, x, cot, vs, dtype, device)
+                    e[p] = _grad_error(call, ref, p, x, cot, vs)
                 except (RuntimeError, NotImplementedError) as exc:
                     result.crashed[p] = f"{type(exc).__name__}: {exc}"
             if p in result.crashed:

@@ -42,13 +42,32 @@ def make_inputs(native: Native, batch: int, generator: torch.Generator) -> list[
 
 
 def for_kernel(tensors: Sequence[torch.Tensor], native: Native, kernel: Kernel, dtype: torch.dtype,
-               device: str | torch.device) -> list[torch.Tensor]:
-    """Cast canonical inputs to what ``kernel`` consumes (layout, dtype, device)."""
+               device: str | torch.device, perm: torch.Tensor | None = None) -> list[torch.Tensor]:
+    """Cast canonical inputs to what ``kernel`` consumes (layout, weight order, dtype, device)."""
     out = []
     for t, irreps in zip(tensors, input_irreps(native)):
         if irreps is not None:
             t = convert(t, irreps, "mul_ir", kernel.layout)
+        elif perm is not None:
+            t = t[..., perm]
         out.append(t.to(device=device, dtype=dtype).contiguous())
+    return out
+
+
+def from_kernel(tensors: Sequence[torch.Tensor | None], native: Native, kernel: Kernel,
+                perm: torch.Tensor | None, like: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Map per-input tensors in the kernel's conventions (e.g. gradients) back to float64 canonical ones."""
+    out = []
+    for t, irreps, ref in zip(tensors, input_irreps(native), like):
+        if t is None:
+            out.append(torch.zeros_like(ref))
+            continue
+        t = t.double().cpu()
+        if irreps is not None:
+            t = convert(t, irreps, kernel.layout, "mul_ir")
+        elif perm is not None:
+            t = torch.zeros_like(ref).index_copy_(-1, perm, t)
+        out.append(t)
     return out
 
 

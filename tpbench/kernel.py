@@ -115,6 +115,14 @@ class Kernel:
 
         return reference_for(self.operation, problem, self.native(problem))
 
+    def weight_permutation(self, problem: Problem) -> torch.Tensor | None:
+        """Index ``perm`` with ``kernel_weights = canonical_weights[..., perm]``; ``None`` if in e3nn's order.
+
+        The harness applies it outside the timed region (and maps weight
+        gradients back for the gate), as it does for layouts.
+        """
+        return None
+
     def effective_method(self, module: torch.nn.Module) -> str | None:
         """What really ran, where a library may silently fall back (cuEquivariance's ``naive``)."""
         return None

@@ -135,6 +135,30 @@ def fully_connected_paths(in1: o3.Irreps, in2: o3.Irreps, out: o3.Irreps) -> TPP
     return _finish(in1, in2, list(out), raw, sort=False)
 
 
+def reorder_output(paths: TPPaths, irreps_out: o3.Irreps) -> TPPaths:
+    """The same paths with output blocks in another order (libraries sort irreps differently).
+
+    Blocks are matched by irrep and occurrence: the k-th ``4x1e`` of one order
+    is the k-th ``4x1e`` of the other, since both enumerate paths in the same
+    ``(i1, i2, ir_out)`` loop order before sorting.
+    """
+    if irreps_out == paths.irreps_out:
+        return paths
+    if sorted(map(tuple, irreps_out)) != sorted(map(tuple, paths.irreps_out)):
+        raise ValueError(f"{irreps_out} is not a reordering of {paths.irreps_out}")
+    slots: dict[tuple, list[int]] = {}
+    for new, mul_ir in enumerate(irreps_out):
+        slots.setdefault(tuple(mul_ir), []).append(new)
+    seen: dict[tuple, int] = {}
+    old_to_new = []
+    for mul_ir in paths.irreps_out:
+        key = tuple(mul_ir)
+        old_to_new.append(slots[key][seen.get(key, 0)])
+        seen[key] = seen.get(key, 0) + 1
+    moved = tuple(dataclasses.replace(p, i_out=old_to_new[p.i_out]) for p in paths.paths)
+    return TPPaths(paths.irreps_in1, paths.irreps_in2, irreps_out, moved)
+
+
 @lru_cache(maxsize=256)
 def _cached(connection: str, in1: str, in2: str, out: str) -> TPPaths:
     a, b, c = o3.Irreps(in1), o3.Irreps(in2), o3.Irreps(out)

@@ -26,7 +26,7 @@ import torch
 from e3nn import o3
 
 from tpbench.kernel import Native
-from tpbench.paths import TPPaths, tp_paths
+from tpbench.paths import TPPaths, reorder_output, tp_paths
 from tpbench.problem import Problem
 
 _BUILDERS: dict[str, Callable[[Problem, Native | None], torch.nn.Module]] = {}
@@ -94,7 +94,10 @@ class ReferenceCG(torch.nn.Module):
 
 @register_reference("cg")
 def _cg(problem: Problem, native: Native | None = None) -> torch.nn.Module:
-    return ReferenceCG(tp_paths(problem), problem.weights)
+    paths = tp_paths(problem)
+    if native is not None:
+        paths = reorder_output(paths, native.irreps_out)
+    return ReferenceCG(paths, problem.weights)
 
 
 def linear_instructions(irreps_in: o3.Irreps, irreps_out: o3.Irreps) -> list[tuple[int, int, float]]:

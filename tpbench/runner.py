@@ -9,7 +9,15 @@ For every case (problem × kernel × pass × variant)::
 
 An exception in one case becomes that case's ``error`` (``oom`` for
 out-of-memory) and the sweep goes on; Ctrl-C stops the sweep with every
-finished case on disk, and ``--resume`` skips what is there.
+finished case on disk, and ``--resume`` skips what is there. With
+``isolate=True`` every case runs in a worker process
+(:mod:`tpbench.isolation`), so a segfault or hang is that case's ``error`` or
+``timeout`` too.
+
+Each case runs under its precision's TF32 switches (:mod:`tpbench.precision`);
+the timed pass is the case's variant (:mod:`tpbench.variants`), measured by the
+run's timer (:mod:`tpbench.timing`) with peak memory (:mod:`tpbench.memory`)
+and, on GPUs, NVML telemetry (:mod:`tpbench.telemetry`) around it.
 """
 
 from __future__ import annotations
@@ -23,17 +31,22 @@ from typing import Any, Callable, Iterable
 
 import torch
 
-from tpbench.correctness import GateResult, run_gate
+from tpbench import peaks as peaks_mod
+from tpbench.correctness import TOLERANCES, GateResult, run_gate
 from tpbench.errors import UserError
 from tpbench.inputs import for_kernel, make_inputs, pass_function
+from tpbench.memory import peak_memory
 from tpbench.kernel import Kernel, build_module, torch_dtype
 from tpbench.paths import tp_paths
+from tpbench.precision import precision
 from tpbench.problem import Problem
 from tpbench.registry import Registry, is_kernel_file
 from tpbench.stats import summarize
 from tpbench.store import RunStore, case_key
 from tpbench.suite import Suite
+from tpbench.telemetry import sampler_for
 from tpbench.timing import timer_for
+from tpbench.variants import prepare as prepare_variant
 
 # Work of a pass relative to the forward pass: a reverse pass costs about twice
 # its forward, so fwd+bwd ≈ 3× and the double backward (the reverse of a 3× graph) ≈ 9×.
@@ -167,12 +180,20 @@ class _Prepared:
 class Runner:
     """Runs cases one by one; every finished case is appended to the store."""
 
-    def __init__(self, store: RunStore, timing: dict[str, Any] | None = None, seed: int = 0,
-                 extra_metrics: Callable[[Case], dict[str, Any]] | None = None):
+    def __init__(self, store: RunStore | None, timing: dict[str, Any] | None = None, seed: int = 0,
+                 extra_metrics: Callable[[Case], dict[str, Any]] | None = None, *,
+                 timer: str | None = None, peaks: dict[str, Any] | None = None, telemetry: bool = True,
+                 isolate: bool = False, timeout_s: float = 300.0, kernel_files: Iterable[str] = ()):
         self.store = store
         self.timing = dict(timing or {})
+        # --timer wins over the suite's [suite.timing] timer; "auto" picks by device.
+        self.timer = timer or self.timing.pop("timer", None) or "auto"
         self.timing.pop("timer", None)
         self.seed = seed
+        self.peaks = peaks
+        self.telemetry = telemetry
+        self.isolate, self.timeout_s = isolate, timeout_s
+        self.kernel_files = [str(f) for f in kernel_files]
         self.extra_metrics = extra_metrics
         self._prepared: _Prepared | None = None
 
@@ -231,30 +252,47 @@ class Runner:
             record.update(_error_fields(exc))
         return record
 
-    def _time(self, case: Case, module: torch.nn.Module, native) -> dict[str, Any]:
+    def _pass_builder(self, case: Case, module: torch.nn.Module, native) -> Callable:
+        """``make(module)`` → the pass closure on fixed inputs, cotangent and second-order vectors."""
         p = case.problem
         gen = torch.Generator().manual_seed(self.seed + 1)
-        dtype = torch_dtype(p.dtype)
-        inputs = for_kernel(make_inputs(native, p.batch, gen), native, case.kernel, dtype, case.device)
-        fn = pass_function(module, case.pass_, inputs)
-        cuda = case.device.startswith("cuda")
-        if cuda:
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            base = torch.cuda.memory_allocated()
-        timing = timer_for(case.device, **self.timing).measure(fn)
-        out: dict[str, Any] = {
-            "timer": timing.timer,
-            "samples_ms": timing.samples_ms,
-            "inner_loops": timing.inner_loops,
-            "stopped_by": timing.stopped_by,
-            **summarize(timing.samples_ms),
-        }
-        if cuda:
-            out["peak_memory_mb"] = (torch.cuda.max_memory_allocated() - base) / 2**20
-            out["peak_reserved_mb"] = torch.cuda.max_memory_reserved() / 2**20
-        out.update(work_figures(case, out["median_ms"]))
+        inputs = for_kernel(make_inputs(native, p.batch, gen), native, case.kernel, torch_dtype(p.dtype),
+                            case.device, case.kernel.weight_permutation(p))
+        cotangent = second = None
+        if case.pass_ != "fwd":
+            with torch.no_grad():
+                out = module(*inputs)
+            cotangent = torch.randn(out.shape, generator=gen, dtype=torch.float64).to(out)
+            second = [torch.randn(t.shape, generator=gen, dtype=torch.float64).to(t) for t in inputs]
+        return lambda m: pass_function(m, case.pass_, inputs, cotangent, second)
+
+    def _time(self, case: Case, module: torch.nn.Module, native) -> dict[str, Any]:
+        tol = TOLERANCES[case.problem.dtype]["fwd" if case.pass_ == "fwd" else "grad"]
+        fn, out = prepare_variant(module, case.variant, self._pass_builder(case, module, native), case.device, tol)
+        timer = timer_for(case.device, self.timer, **self.timing)
+        sampler, why_not = sampler_for(case.device) if self.telemetry else (None, None)
+        with peak_memory(case.device) as memory:
+            if sampler is not None:
+                sampler.start()
+            try:
+                timing = timer.measure(fn)
+            finally:
+                telemetry = sampler.stop() if sampler is not None else {}
+        out.update(timing.fields())
+        out.update(summarize(timing.samples_ms))
+        out.update(memory)
+        out.update(telemetry)
+        if why_not and case.device.startswith("cuda"):
+            out["telemetry"] = {"unavailable": why_not}
+        out.update(work_figures(case, out["median_ms"], self.peaks))
         return out
+
+    def run_case(self, case: Case, passes: list[str]) -> dict[str, Any]:
+        """One case in this process, under its precision settings, its status finalised."""
+        with precision(case.problem.dtype) as flags:
+            record = self.execute(case, passes)
+        record.update(flags)
+        return finalize(record)
 
     def run(self, cases: list[Case], progress: bool = True) -> int:
         """Run every case not already in the store; return how many ran."""
@@ -266,18 +304,49 @@ class Runner:
         for c in cases:
             passes_of.setdefault((c.kernel.name, c.problem.id), []).append(c.pass_)
         bar = tqdm(todo, disable=not progress, unit="case", dynamic_ncols=True, mininterval=1.0)
-        for case in bar:
-            bar.set_description(case.label[:70])
-            record = self.execute(case, sorted(set(passes_of[(case.kernel.name, case.problem.id)]),
-                                               key=["fwd", "fwd+bwd", "fwd+bwd+bwd"].index))
-            record["finished_at"] = _now()
-            self.store.append(record)
-        self._prepared = None
+        pool = self._pool() if self.isolate else None
+        try:
+            for case in bar:
+                bar.set_description(case.label[:70])
+                passes = sorted(set(passes_of[(case.kernel.name, case.problem.id)]),
+                                key=["fwd", "fwd+bwd", "fwd+bwd+bwd"].index)
+                record = pool.run(case, passes) if pool is not None else self.run_case(case, passes)
+                record["finished_at"] = _now()
+                self.store.append(record)
+        finally:
+            if pool is not None:
+                pool.close()
+            self._prepared = None
         return len(todo)
 
+    def _pool(self):
+        from tpbench.isolation import IsolatedRunner, WorkerConfig
 
-def work_figures(case: Case, median_ms: float) -> dict[str, Any]:
-    """Analytic FLOPs and bytes of the pass, and the rates they imply at ``median_ms``."""
+        config = WorkerConfig(timing={**self.timing, "timer": self.timer}, seed=self.seed,
+                              threads=torch.get_num_threads(), kernel_files=self.kernel_files,
+                              peaks=self.peaks, telemetry=self.telemetry)
+        return IsolatedRunner(config, self.timeout_s, extra_metrics=self.extra_metrics)
+
+
+def finalize(record: dict[str, Any]) -> dict[str, Any]:
+    """Statuses the gate and exceptions cannot tell apart: out-of-memory and compiled-code mismatches.
+
+    The gate reports a crash in a backward pass as ``error`` with the exception
+    text; a CUDA out-of-memory there is still ``oom``. A compiled module that
+    disagrees with the eager one is ``incorrect``, like a failed gate.
+    """
+    reason = str(record.get("reason") or "")
+    if record.get("status") == "error":
+        if reason.startswith(("OutOfMemoryError", "MemoryError")) or "out of memory" in reason.lower():
+            record["status"] = "oom"
+        elif reason.startswith("CompiledMismatch"):
+            record["status"] = "incorrect"
+    return record
+
+
+def work_figures(case: Case, median_ms: float, peaks: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Analytic FLOPs and bytes of the pass, the rates they imply at ``median_ms``, and with the
+    device's measured ``peaks`` (:mod:`tpbench.peaks`) the fractions of them."""
     flops, nbytes = case.kernel.flops(case.problem), case.kernel.bytes(case.problem)
     out: dict[str, Any] = {}
     seconds = median_ms / 1e3
@@ -289,4 +358,5 @@ def work_figures(case: Case, median_ms: float) -> dict[str, Any]:
         out["gbytes_per_s"] = out["bytes"] / seconds / 1e9 if seconds > 0 else None
     if flops and nbytes:
         out["arithmetic_intensity"] = out["flops"] / out["bytes"]
+    out.update(peaks_mod.fractions(case.problem.dtype, out.get("gflops_per_s"), out.get("gbytes_per_s"), peaks))
     return out

@@ -2,11 +2,11 @@
 
 The centre is the median; its spread the interquartile range (IQR). The
 confidence interval of the median is distribution-free: with ``n`` samples
-sorted, the ranks ``j < k`` are the narrowest symmetric pair with
+sorted, the 1-based ranks ``j < k = n + 1 - j`` are the narrowest symmetric pair with
 
     P(X_(j) <= median <= X_(k)) = sum_{i=j}^{k-1} C(n, i) / 2^n >= level
 
-(the binomial order-statistic interval). A case is *noisy* when
+(the binomial order-statistic interval; see :func:`median_ci`). A case is *noisy* when
 ``IQR / median > 10 %``.
 """
 
@@ -22,17 +22,27 @@ NOISE_THRESHOLD = 0.10
 
 
 def median_ci(samples: Sequence[float], level: float = 0.99) -> tuple[float, float]:
-    """Distribution-free confidence interval of the median (order statistics)."""
+    """Distribution-free confidence interval of the median (order statistics).
+
+    With ``B ~ Binomial(n, 1/2)`` the number of samples below the true median,
+    the interval ``[x_(a), x_(n-1-a)]`` (0-based ranks of the sorted samples)
+    covers the median with probability ``P(a < B <= n-1-a) = 1 - 2 F(a)``,
+    ``F`` the binomial CDF. The narrowest such interval at ``level`` takes the
+    largest ``a`` with ``F(a) <= (1 - level) / 2``. With too few samples for
+    ``level`` (``2^(1-n) > 1 - level``) the widest interval, ``[min, max]``, is
+    returned.
+    """
     x = np.sort(np.asarray(samples, dtype=float))
     n = len(x)
     if n == 0:
         return math.nan, math.nan
-    # Smallest j (0-based) such that [x_j, x_{n-1-j}] still covers the median with `level`.
-    j = int(sps.binom.ppf((1 - level) / 2, n, 0.5)) - 1
-    j = max(j, 0)
-    while j > 0 and sps.binom.cdf(n - 1 - j, n, 0.5) - sps.binom.cdf(j - 1, n, 0.5) < level:
-        j -= 1
-    return float(x[j]), float(x[n - 1 - j])
+    alpha = (1 - level) / 2
+    # ppf gives the smallest a with F(a) >= alpha; step back while F(a) exceeds it.
+    a = int(sps.binom.ppf(alpha, n, 0.5))
+    while a >= 0 and sps.binom.cdf(a, n, 0.5) > alpha:
+        a -= 1
+    a = min(max(a, 0), (n - 1) // 2)
+    return float(x[a]), float(x[n - 1 - a])
 
 
 def summarize(samples: Sequence[float], level: float = 0.99) -> dict[str, float]:

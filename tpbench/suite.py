@@ -9,13 +9,15 @@ Format (``suites/quick.toml`` is a worked example)::
     exclude = ["reference-cg"]      # removed from the selection
     passes = ["fwd", "fwd+bwd"]
     dtypes = ["float32"]
-    variants = ["eager"]
+    variants = ["eager"]            # also compile-default, compile-reduce-overhead,
+                                    # compile-max-autotune, compile-dynamic (tpbench.variants)
 
     [suite.timing]                  # optional timer settings
     budget_s = 0.3                  # per case
     warmup_s = 0.05
     min_samples = 5
     target_rel_ci = 0.01
+    timer = "auto"                  # auto, cpu, hot, cold, graph (tpbench.timing); --timer overrides
 
     [[problems]]                    # one table per shape family sweep
     family = "mimo"
@@ -45,12 +47,14 @@ from tpbench.errors import UserError
 from tpbench.kernel import PASSES
 from tpbench.problem import DTYPES, Problem
 from tpbench.shapes import FAMILIES, make_problem
+from tpbench.variants import VARIANTS as _VARIANT_OPTIONS
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
 SUITE_KEYS = {"description", "device", "kernels", "exclude", "passes", "dtypes", "variants", "timing"}
-TIMING_KEYS = {"budget_s", "warmup_s", "min_samples", "max_samples", "target_rel_ci", "min_sample_s", "timer"}
+TIMING_KEYS = {"budget_s", "warmup_s", "min_warmup_calls", "min_samples", "max_samples", "target_rel_ci",
+               "min_sample_s", "timer"}
 TABLE_KEYS = {"family", "kernels", "exclude", "passes", "dtypes", "batch", "dtype"}
-VARIANTS = ("eager",)
+VARIANTS = tuple(_VARIANT_OPTIONS)  # eager, compile-default, -reduce-overhead, -max-autotune, -dynamic
 
 
 @dataclasses.dataclass

@@ -27,6 +27,21 @@ def new_run_id(suite: str, device: str) -> str:
     return f"{stamp}-{suite}-{device.replace(':', '')}"
 
 
+def device_facts(device: str) -> dict:
+    """For a CUDA run: the measured and datasheet peaks and the clock state (read-only), for run.json."""
+    if not device.startswith("cuda"):
+        return {}
+    from tpbench.peaks import measure_peaks
+    from tpbench.telemetry import clock_state
+
+    click.echo("measuring the device's peaks (bandwidth, matmul) ...", err=True)
+    try:
+        peaks = measure_peaks(device)
+    except Exception as exc:  # peaks are context: a failure is recorded, the run goes on
+        peaks = {"error": f"{type(exc).__name__}: {exc}"}
+    return {"peaks": peaks, "clocks": clock_state(device)}
+
+
 @click.command("run")
 @click.option("--suite", "suite_ref", default="quick", show_default=True, help="Suite name (suites/NAME.toml) or TOML file.")
 @click.option("--device", default=None, help="cpu or cuda[:N]; default: the suite's device.")
@@ -38,19 +53,29 @@ def new_run_id(suite: str, device: str) -> str:
 @click.option("--resume", default=None, metavar="RUN", help="Continue this run: finished cases are not redone.")
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: all cores).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--timer", type=click.Choice(["auto", "cpu", "hot", "cold", "graph"]), default=None,
+              help="Timer: cpu (perf_counter), hot / cold (CUDA events, cold flushes L2 first), graph "
+                   "(CUDA-graph replay); default: the suite's, else auto (cpu or hot).")
+@click.option("--isolate/--no-isolate", default=None,
+              help="Run each case in a worker process (a crash or hang is that case's error/timeout); "
+                   "default: on for CUDA, off for CPU.")
+@click.option("--timeout", "timeout_s", type=float, default=300.0, show_default=True,
+              help="Seconds a case may take in the isolated worker before it is recorded as a timeout.")
 @click.option("--progress/--no-progress", default=True)
 @click.option("--dry-run", is_flag=True, help="List the cases and exit.")
-def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed, progress, dry_run):
+def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed, timer, isolate, timeout_s,
+            progress, dry_run):
     """Run a suite: gate every case for correctness, then time it; results go to OUT/<run-id>/."""
     import os
 
     import torch
 
     from tpbench.environment import environment
-    from tpbench.registry import Registry
+    from tpbench.registry import Registry, is_kernel_file
     from tpbench.runner import Runner, plan
     from tpbench.store import RunStore, find_run
     from tpbench.suite import load_suite
+    from tpbench.timing import resolve_timer
 
     store = None
     if resume:
@@ -62,6 +87,10 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
         filters = filters or tuple(manifest.get("filters") or ())
         threads = threads or manifest.get("threads")
         seed = manifest.get("seed", seed)
+        saved = manifest.get("settings") or {}
+        timer = timer or saved.get("timer")
+        isolate = saved.get("isolate") if isolate is None else isolate
+        timeout_s = saved.get("timeout_s", timeout_s)
     suite = load_suite(suite_ref)
     device = check_device(device or suite.device)
     threads = threads or os.cpu_count() or 1
@@ -74,17 +103,23 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
             click.echo(case.label)
         click.echo(f"{len(cases)} cases")
         return
+    timer = resolve_timer(device, timer or suite.timing.get("timer"))
+    isolate = device.startswith("cuda") if isolate is None else isolate
     if store is None:
         manifest = {
             "suite": suite.name, "suite_path": str(suite.path.resolve()), "description": suite.description,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "argv": sys.argv, "device": device, "kernels": list(kernels), "filters": list(filters),
-            "threads": threads, "seed": seed, "settings": {"timing": suite.timing},
+            "threads": threads, "seed": seed,
+            "settings": {"timing": suite.timing, "timer": timer, "isolate": isolate, "timeout_s": timeout_s,
+                         "threads": threads},
             "environment": environment(threads),
         }
+        manifest.update(device_facts(device))
         store = RunStore.create(Path(out_dir) / new_run_id(suite.name, device), manifest)
     click.echo(f"run {store.run_id}: {len(cases)} cases, device {device}, {threads} threads -> {store.dir}", err=True)
-    runner = Runner(store, suite.timing, seed=seed)
+    runner = Runner(store, suite.timing, seed=seed, timer=timer, peaks=store.manifest().get("peaks"),
+                    isolate=isolate, timeout_s=timeout_s, kernel_files=[k for k in kernels if is_kernel_file(k)])
     try:
         ran = runner.run(cases, progress=progress)
     except KeyboardInterrupt:

@@ -7,6 +7,7 @@ whose values are strings or numbers; an empty list means "no data".
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import pandas as pd
@@ -46,19 +47,26 @@ def work_note(first: pd.Series, second: pd.Series | None) -> str:
     return f"different work: {len(mine)} vs {len(theirs)} paths"
 
 
-def speedups(runs: Runs, baseline: str) -> pd.DataFrame:
-    """Baseline median / kernel median per (kernel × problem-pass); > 1 means faster than the baseline."""
-    ok = runs.ok.copy()
-    ok["column"] = ok["problem_label"] + " · " + ok["pass"]
-    key = ["machine", "column"]
+def speedups(runs: Runs, baseline: str) -> dict[str, pd.DataFrame]:
+    """Per pass: baseline median / kernel median (rows: kernels, columns: problems); > 1 is faster.
+
+    Only cases on the same machine as the baseline's are compared.
+    """
+    ok = runs.ok
+    key = ["machine", "problem_label", "pass"]
     base = ok[ok["series"] == baseline].groupby(key)["median_ms"].min().rename("base_ms")
-    if base.empty:
-        return pd.DataFrame()
-    merged = ok.join(base, on=key, how="inner")
-    merged = merged[merged["series"] != baseline]
-    merged["speedup"] = merged["base_ms"] / merged["median_ms"]
-    table = merged.pivot_table(index="series", columns="column", values="speedup", aggfunc="max")
-    return table
+    merged = ok[ok["series"] != baseline].join(base, on=key, how="inner")
+    merged = merged.assign(speedup=merged["base_ms"] / merged["median_ms"])
+    out = {}
+    for pass_, group in merged.groupby("pass", sort=False):
+        table = group.pivot_table(index="series", columns="problem_label", values="speedup", aggfunc="max")
+        out[pass_] = table[sorted(table.columns, key=natural_key)]
+    return {p: out[p] for p in sorted(out, key=lambda p: PASS_ORDER.get(p, 9))}
+
+
+def natural_key(text: str) -> list:
+    """Sort 'L=10' after 'L=9': digit runs compare as numbers."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", str(text))]
 
 
 def default_baseline(runs: Runs) -> str | None:

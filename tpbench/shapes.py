@@ -15,6 +15,8 @@ family                 problem
 ``fully_connected``    ``mul x s2(L) ⊗ s2(L) -> mul x s2(L)``, uvw, shared weights
 ``linear``             ``mul x s2(L) -> mul x s2(L)``, shared weights
 ``gate``               ``mul x 0e`` scalars + ``L·mul x 0e`` gates + ``mul x (1o..L)``
+``model(name)``        a published layer shape (:data:`MODEL_SHAPES`)
+``custom``             any irreps spelled out (:func:`custom`)
 =====================  ==============================================================
 
 The published model layers (OpenEquivariance's lists) are :data:`MODEL_SHAPES`.
@@ -137,6 +139,22 @@ def model(name: str, batch: int = 10_000, dtype: str = "float32") -> Problem:
                    dtype=dtype, family="model", params=(("name", name),))
 
 
+DEFAULT_WEIGHTS = {("tp", "full"): "none", ("tp", "channelwise"): "per-sample",
+                   ("tp", "fully_connected"): "shared", ("linear", "full"): "shared", ("gate", "full"): "none"}
+
+
+def custom(irreps_in1: str, irreps_out: str, irreps_in2: str | None = None, op: str = "tp",
+           connection: str = "full", weights: str | None = None, batch: int = 10_000,
+           dtype: str = "float32") -> Problem:
+    """Any problem spelled out with irreps; for ``channelwise``, ``irreps_out`` is the target filter."""
+    weights = weights or DEFAULT_WEIGHTS.get((op, connection), "none")
+    params = (("in1", str(irreps_in1)), ("in2", str(irreps_in2)), ("out", str(irreps_out)))
+    if op == "tp" and connection == "channelwise":
+        return channelwise_problem(irreps_in1, irreps_in2, irreps_out, batch, dtype, "custom", params)
+    return Problem(op, irreps_in1, irreps_out, irreps_in2, connection=connection, weights=weights, batch=batch,
+                   dtype=dtype, family="custom", params=params)
+
+
 FAMILIES: dict[str, Callable[..., Problem]] = {
     "siso": siso,
     "simo": simo,
@@ -147,6 +165,7 @@ FAMILIES: dict[str, Callable[..., Problem]] = {
     "linear": linear,
     "gate": gate,
     "model": model,
+    "custom": custom,
 }
 
 

@@ -65,6 +65,7 @@ class Suite:
     device: str
     timing: dict[str, Any]
     tables: list[dict[str, Any]]  # normalised [[problems]] tables
+    text: str = ""
 
     def problems(self) -> list[tuple[Problem, dict[str, Any]]]:
         """Every problem with the table it came from, in file order."""
@@ -77,13 +78,16 @@ class Suite:
                     try:
                         problem = make_problem(table["family"], **dict(zip(names, values)), dtype=dtype)
                     except UserError as exc:
-                        raise UserError(f"{self.path}:{table['line']}: {exc}") from None
+                        # Point at the key the message names, else at the table.
+                        named = [k for k in table["params"] if k in str(exc)]
+                        line = _line_of(self.text, named[0], table["line"]) if named else table["line"]
+                        raise UserError(f"{self.path}:{line}: {exc}") from None
                     out.append((problem, table))
         return out
 
 
 def _line_of(text: str, key: str, after: int = 0) -> int:
-    pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=", re.M)
+    pattern = re.compile(rf"^[ \t]*\"?{re.escape(key)}\"?[ \t]*=", re.M)
     for m in pattern.finditer(text):
         line = text.count("\n", 0, m.start()) + 1
         if line >= after:
@@ -92,7 +96,7 @@ def _line_of(text: str, key: str, after: int = 0) -> int:
 
 
 def _table_lines(text: str, header: str) -> list[int]:
-    return [text.count("\n", 0, m.start()) + 1 for m in re.finditer(rf"^\s*{re.escape(header)}\s*$", text, re.M)]
+    return [text.count("\n", 0, m.start()) + 1 for m in re.finditer(rf"^[ \t]*{re.escape(header)}[ \t]*$", text, re.M)]
 
 
 def _check_choice(path, text, key, values, allowed, after=0) -> list:
@@ -156,7 +160,7 @@ def load_suite(ref: str) -> Suite:
         tables.append(_normalise_table(path, text, raw, defaults, start))
     if not tables:
         raise UserError(f"{path}: the suite has no [[problems]] table")
-    return Suite(path.stem, path, head.get("description", ""), head.get("device", "cpu"), timing, tables)
+    return Suite(path.stem, path, head.get("description", ""), head.get("device", "cpu"), timing, tables, text)
 
 
 def _normalise_table(path: Path, text: str, raw: dict, defaults: dict, line: int) -> dict[str, Any]:

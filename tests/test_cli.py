@@ -1,0 +1,144 @@
+"""The command line: a real run end to end, resume after Ctrl-C, and one clear line for bad input."""
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from tpbench.cli import main
+from tpbench.store import case_key, read_cases
+
+
+def run_cli(capsys, *args):
+    with pytest.raises(SystemExit) as exc:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return exc.value.code, out, err
+
+
+def test_run_show_list(capsys, tmp_path, tiny_suite):
+    code, out, err = run_cli(capsys, "run", "--suite", str(tiny_suite), "--out", str(tmp_path), "--no-progress")
+    assert code == 0, err
+    [run_dir] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    records = read_cases(run_dir / "cases.jsonl")
+    assert len(records) == 2 * 2 * 2  # problems x kernels x passes
+    ok = [r for r in records if r["status"] == "ok"]
+    assert ok and all(r["median_ms"] > 0 and len(r["samples_ms"]) >= 3 and r["rel_error"] < 1e-5 for r in ok)
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["schema_version"] == 1 and manifest["environment"]["packages"]["torch"]
+    code, out, _ = run_cli(capsys, "show", run_dir.name, "--root", str(tmp_path))
+    assert code == 0 and "mimo L=2" in out and "best" in out
+    code, out, _ = run_cli(capsys, "list", "kernels")
+    assert code == 0 and "torch-cg" in out and "unavailable:" in out
+    code, out, _ = run_cli(capsys, "list", "suites")
+    assert code == 0 and "quick" in out
+
+
+def test_user_kernel_file_is_compared_with_builtins(capsys, tmp_path, tiny_suite, user_kernel_file):
+    code, _, err = run_cli(capsys, "run", "--suite", str(tiny_suite), "--kernel", str(user_kernel_file),
+                           "--out", str(tmp_path), "--no-progress", "--filter", "pass=fwd")
+    assert code == 0, err
+    [run_dir] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    kernels = {r["kernel"]: r["status"] for r in read_cases(run_dir / "cases.jsonl")}
+    assert kernels == {"torch-cg": "ok", "e3nn-cg-full": "ok", "my-tp": "ok"}
+
+
+def _bad_suite(tmp_path, body):
+    path = tmp_path / "bad.toml"
+    path.write_text(textwrap.dedent(body))
+    return str(path)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["run", "--suite", "no-such-suite"], "unknown suite 'no-such-suite'"),
+    (["run", "--kernel", "no-such-kernel", "--suite", "quick"], "unknown kernel 'no-such-kernel'"),
+    (["run", "--device", "cuda", "--suite", "quick"], "no CUDA device"),
+    (["show", "no-such-run"], "no run 'no-such-run'"),
+    (["run", "--suite", "quick", "--filter", "colour=red"], "unknown filter field 'colour'"),
+])
+def test_bad_input_exit_2(capsys, tmp_path, args, message):
+    code, out, err = run_cli(capsys, *args, *(["--out", str(tmp_path)] if args[0] == "run" else []))
+    assert code == 2
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
+    assert not any(tmp_path.iterdir()), "no results directory is created for bad input"
+
+
+def test_suite_typo_names_file_line_and_key(capsys, tmp_path):
+    path = _bad_suite(tmp_path, '''
+        [suite]
+        description = "x"
+
+        [[problems]]
+        family = "mimo"
+        LL = [1, 2]
+    ''')
+    code, _, err = run_cli(capsys, "run", "--suite", path, "--out", str(tmp_path / "out"))
+    assert code == 2 and f"{path}:7" in err and "'LL'" in err
+
+
+def test_malformed_irreps_in_suite(capsys, tmp_path):
+    path = _bad_suite(tmp_path, '''
+        [[problems]]
+        family = "custom"
+        irreps_in1 = "1x9q"
+        irreps_in2 = "0e"
+        irreps_out = "0e"
+    ''')
+    code, _, err = run_cli(capsys, "run", "--suite", path, "--out", str(tmp_path / "out"))
+    assert code == 2 and "malformed irreps_in1 '1x9q'" in err and "bad.toml:4" in err
+
+
+def test_kernel_file_without_kernel(capsys, tmp_path):
+    path = tmp_path / "nothing.py"
+    path.write_text("value = 3\n")
+    code, _, err = run_cli(capsys, "run", "--kernel", str(path), "--out", str(tmp_path / "out"))
+    assert code == 2 and "defines no kernel" in err
+
+
+SLOW_KERNEL = '''
+import time
+from tpbench_kernels.torch_cg import TorchCGKernel
+
+
+class SlowCG(TorchCGKernel):
+    name = "slow-cg"
+
+    def build(self, problem, device, dtype):
+        time.sleep(0.4)  # long enough for the test to interrupt between cases
+        return super().build(problem, device, dtype)
+'''
+
+
+def test_interrupted_run_resumes_with_every_case_once(capsys, tmp_path, tiny_suite):
+    kernel = tmp_path / "slow.py"
+    kernel.write_text(SLOW_KERNEL)
+    out = tmp_path / "results"
+    cmd = [sys.executable, "-m", "tpbench", "run", "--suite", str(tiny_suite), "--kernel", "slow-cg",
+           "--kernel", "torch-cg", "--kernel", str(kernel), "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    cases = None
+    while time.time() < deadline:
+        found = list(out.glob("*/cases.jsonl"))
+        if found and len(found[0].read_text().splitlines()) >= 2:
+            cases = found[0]
+            break
+        time.sleep(0.05)
+    assert cases is not None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "--resume" in err
+    before = len(read_cases(cases))
+    total = 2 * 2 * 2  # problems x kernels x passes
+    assert before < total
+    code, _, err = run_cli(capsys, "run", "--resume", cases.parent.name, "--out", str(out), "--no-progress")
+    assert code == 0, err
+    keys = collections.Counter(case_key(r) for r in read_cases(cases))
+    assert len(keys) == total and set(keys.values()) == {1}

@@ -112,7 +112,8 @@ def case(kernel: str, family: str, prob: dict[str, Any], pass_: str, *, rng: np.
         "flops": flops, "bytes": nbytes, "gflops_per_s": flops / (med * 1e6),
         "gbytes_per_s": nbytes / (med * 1e6), "arithmetic_intensity": flops / nbytes,
         "peak_memory_mb": peak_memory_mb if peak_memory_mb is not None else
-        round(nbytes / 2**20 * (2.5 if "bwd" in pass_ else 1.0) * (1.6 if gaunt else 1.0), 3),
+        round(nbytes / 2**20 * (2.5 if "bwd" in pass_ else 1.0) * (1.6 if gaunt else 1.0)
+              * (1 + 0.15 * (len(kernel) % 5)), 3),
     })
     if math.isnan(rec["median_ms"]):
         raise ValueError("bad sample model")

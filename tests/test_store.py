@@ -12,11 +12,13 @@ def test_append_load_and_tolerate_bad_lines(tmp_path):
                   "status": "ok", "median_ms": 1.0})
     with open(store.dir / "cases.jsonl", "a") as f:
         f.write(json.dumps({"schema": 99, "kernel": "future"}) + "\n")
+        f.write(json.dumps({"schema": "x", "kernel": "odd"}) + "\n")
         f.write('{"kernel": "b", "status": "o')  # killed mid-write
     with pytest.warns(ResultsWarning) as caught:
         records = read_cases(store.dir / "cases.jsonl")
     messages = " ".join(str(w.message) for w in caught)
     assert "cases.jsonl:2" in messages and "newer" in messages and "cases.jsonl:3" in messages
+    assert "cases.jsonl:4" in messages
     assert [r["kernel"] for r in records] == ["a"]
     # Appending cuts the partial line so the file stays one object per line.
     with pytest.warns(ResultsWarning, match="truncated"):

@@ -126,7 +126,7 @@ def judge(a: Evidence, b: Evidence, min_effect: float = 0.05, alpha: float = 0.0
     elif len(a.samples) >= 2 and len(b.samples) >= 2:
         p = float(sps.mannwhitneyu(a.samples, b.samples, alternative="two-sided").pvalue)
         threshold = max(2 * min_effect, a.rel_iqr + b.rel_iqr)
-        method, significant = "U test on samples of one repeat", p < alpha and disjoint(a.samples, b.samples)
+        method, significant = "U test on samples, 1 repeat", p < alpha and disjoint(a.samples, b.samples)
     else:
         p, threshold, method, significant = math.nan, max(2 * min_effect, a.rel_iqr + b.rel_iqr), "no samples", False
     if effect < threshold:
@@ -204,7 +204,8 @@ def _list(value: Any) -> list:
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
 
 
 def _positive(value: Any) -> bool:

@@ -109,7 +109,11 @@ def read_cases(path: str | os.PathLike) -> list[dict[str, Any]]:
             if not isinstance(record, dict):
                 warnings.warn(f"{path}:{number}: not a JSON object, skipped", ResultsWarning)
                 continue
-            if int(record.get("schema", 1)) > SCHEMA_VERSION:
+            schema = record.get("schema", 1)
+            if not isinstance(schema, int):
+                warnings.warn(f"{path}:{number}: schema {schema!r} is not a version number, skipped", ResultsWarning)
+                continue
+            if schema > SCHEMA_VERSION:
                 warnings.warn(f"{path}:{number}: schema {record.get('schema')} is newer than this tpbench "
                               f"({SCHEMA_VERSION}), skipped", ResultsWarning)
                 continue

@@ -57,13 +57,14 @@ def l_sweeps(device: str, rng, passes, Ls, kernels, batch=1000):
     return cases
 
 
-def batch_sweep(device, rng, kernels):
+def batch_sweep(device, rng, kernels, batches):
     cases = []
-    for batch in (100, 1000, 10000, 100000):
+    for batch in batches:
         prob = problem("mimo", {"L": 2}, batch=batch)
         for name in kernels:
             family, backend, sym, speed = KERNELS[name]
-            base = (0.004 + 0.0004 * batch / 100) * speed
+            # Same cost model as the L sweep, plus a fixed launch overhead that dominates small batches.
+            base = 0.003 + 3 ** (2.2 if "gaunt" in family else 3.5) * 0.01 * batch / 1000 * speed
             cases.append(case(name, family, prob, "fwd", base_ms=base, rng=rng, device=device,
                               backend=backend, symmetry=sym))
     return cases
@@ -83,16 +84,22 @@ def channel_sweep(device, rng):
     return cases
 
 
-def cpu_run():
-    rng = np.random.default_rng(1)
+def cpu_cases(seed: int = 1) -> list[dict]:
+    """The CPU run's cases; another seed gives the same cases with fresh timing noise."""
+    rng = np.random.default_rng(seed)
     names = ["e3nn-cg-full", "torch-cg", "cueq-cg", "gaunt-grid", "gaunt-fft", "vector-gaunt-grid", "matrix-tp"]
     cases = l_sweeps("cpu", rng, ("fwd", "fwd+bwd"), (1, 2, 3, 4), names)
-    cases += batch_sweep("cpu", rng, ["e3nn-cg-full", "torch-cg", "gaunt-grid"])
+    cases += batch_sweep("cpu", rng, ["e3nn-cg-full", "torch-cg", "gaunt-grid"], (100, 10000, 100000))
     cases += channel_sweep("cpu", rng)
     lin = problem("linear", {"mul": 64, "L": 2})
     cases.append(case("e3nn-linear", "linear", lin, "fwd", rng=rng, backend="e3nn", base_ms=0.08))
     cases.append(case("torch-linear", "linear", lin, "fwd", rng=rng, status="error",
                       reason="RuntimeError: mat1 and mat2 shapes cannot be multiplied (1000x576 and 448x576)"))
+    return cases
+
+
+def cpu_run():
+    cases = cpu_cases()
     manifest_data = manifest("cpu-quick")
     # The last line is cut mid-write, as when a run is killed.
     partial = json.dumps(cases[-1])[:57]
@@ -103,7 +110,7 @@ def cuda_run():
     rng = np.random.default_rng(2)
     names = ["e3nn-cg-full", "torch-cg", "cueq-cg", "gaunt-grid", "vector-gaunt-grid"]
     cases = l_sweeps("cuda", rng, ("fwd", "fwd+bwd", "fwd+bwd+bwd"), (1, 2, 3, 4, 5, 6), names, batch=10000)
-    cases += batch_sweep("cuda", rng, names)
+    cases += batch_sweep("cuda", rng, names, (100, 1000, 100000))
     model = problem("model", {"name": "mace-large"}, batch=5000)
     for name, status, reason in (("e3nn-cg-channelwise", "ok", None), ("cueq-cg", "ok", None),
                                  ("torch-cg", "oom", "CUDA out of memory: tried to allocate 12.50 GiB"),

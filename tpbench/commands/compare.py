@@ -29,5 +29,5 @@ def command(run_a, run_b, fmt, min_effect, alpha, changes_only, fail_on_regressi
         if regressions:
             click.echo(f"{len(regressions)} cases are significantly slower by more than {fail_on_regression:g}%",
                        err=True)
-            return 1
-    return 0
+            # Exit rather than return 1: click drops return values in standalone mode.
+            click.get_current_context().exit(1)

@@ -18,23 +18,25 @@ from tpbench.report.roofline import roofline
 SECTIONS = [("environment", "Environment"), ("summary", "Summary"), ("runtime", "Runtime"),
             ("speedup", "Speedup"), ("memory", "Memory"), ("roofline", "Roofline"),
             ("expressivity", "Expressivity"), ("correctness", "Correctness"), ("failures", "Failures")]
-WINNER_COLUMNS = [("machine", "machine", "text"), ("problem_label", "problem", "text"), ("pass", "pass", "text"),
+WINNER_COLUMNS = [("problem_label", "problem", "text"), ("pass", "pass", "text"),
                   ("winner", "fastest", "text"), ("family", "family", "text"), ("median_ms", "median (ms)", "g"),
                   ("runner_up", "next", "text"), ("next_ms", "next (ms)", "g"), ("margin", "margin", "x"),
-                  ("work", "work", "text"), ("n_kernels", "kernels", "i")]
+                  ("work", "paths computed", "text"), ("n_kernels", "kernels", "i")]
 MEMORY_COLUMNS = [("machine", "machine", "text"), ("problem_label", "problem", "text"), ("pass", "pass", "text"),
                   ("series", "kernel", "text"), ("peak_memory_mb", "peak memory (MB)", "g"),
                   ("median_ms", "median (ms)", "g")]
 EXPRESSIVITY_COLUMNS = [("problem_label", "problem", "text"), ("series", "kernel", "text"),
                         ("family", "family", "text"), ("symmetry", "group", "text"),
                         ("expressivity", "expressivity", "i"), ("interactability", "interactability", "i"),
-                        ("upper_bound", "upper bound", "i"), ("missed", "paths missed", "text")]
+                        ("upper_bound", "upper bound", "i"), ("missed", "paths missed", "wrap")]
 ERROR_COLUMNS = [("series", "kernel", "text"), ("symmetry", "group", "text"), ("dtype", "dtype", "text"),
                  ("pass", "pass", "text"), ("cases", "cases", "i"), ("incorrect", "incorrect", "i"),
                  ("max_rel_error", "max rel. error", "e"), ("max_equivariance_error", "max equiv. error", "e")]
+FAILURE_SUMMARY_COLUMNS = [("status", "status", "status"), ("kernel", "kernel", "text"), ("cases", "cases", "i"),
+                           ("reason", "reason", "wrap"), ("problems", "problems", "wrap")]
 FAILURE_COLUMNS = [("status", "status", "status"), ("kernel", "kernel", "text"),
                    ("problem_label", "problem", "text"), ("pass", "pass", "text"), ("variant", "variant", "text"),
-                   ("device", "device", "text"), ("reason", "reason", "text"), ("run_id", "run", "text")]
+                   ("device", "device", "text"), ("reason", "reason", "wrap"), ("run_id", "run", "text")]
 
 
 def build_report(refs: Iterable[str], output: str | Path, baseline: str | None = None,
@@ -48,7 +50,7 @@ def build_report(refs: Iterable[str], output: str | Path, baseline: str | None =
 
 
 def report_html(runs: Runs, baseline: str | None = None, home: str | None = None) -> str:
-    if baseline is not None and baseline not in set(runs.cases["series"]):
+    if baseline is not None and baseline not in set(runs.cases["kernel"]):
         raise UserError(f"baseline kernel {baseline!r} is not in these runs")
     baseline = baseline or tables.default_baseline(runs)
     context = {**tables_context(runs), **figures_context(runs, baseline)}
@@ -62,12 +64,16 @@ def tables_context(runs: Runs) -> dict[str, Any]:
     counts = tables.status_counts(runs)
     status_columns = [("run_id", "run", "text")] + [(k, k, "i") for k in (counts[0] if counts else {})
                                                     if k != "run_id"]
-    return {"winners": tables.winners(runs), "winner_columns": WINNER_COLUMNS,
+    by_machine: dict[str, list[dict[str, Any]]] = {}
+    for row in tables.winners(runs):
+        by_machine.setdefault(row["machine"], []).append(row)
+    return {"winners": list(by_machine.items()), "winner_columns": WINNER_COLUMNS,
             "status_counts": counts, "status_columns": status_columns,
             "memory": tables.memory(runs), "memory_columns": MEMORY_COLUMNS,
             "expressivity": tables.expressivity(runs), "expressivity_columns": EXPRESSIVITY_COLUMNS,
             "errors": tables.errors(runs), "error_columns": ERROR_COLUMNS,
-            "failures": tables.failures(runs), "failure_columns": FAILURE_COLUMNS}
+            "failures": tables.failures(runs), "failure_columns": FAILURE_COLUMNS,
+            "failure_summary": tables.failure_summary(runs), "failure_summary_columns": FAILURE_SUMMARY_COLUMNS}
 
 
 def figures_context(runs: Runs, baseline: str | None) -> dict[str, Any]:

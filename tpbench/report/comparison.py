@@ -10,9 +10,9 @@ from tpbench.compare_format import summary
 from tpbench.report.html import render
 
 COLUMNS = [("kernel", "kernel", "text"), ("problem_label", "problem", "text"), ("pass", "pass", "text"),
-           ("variant", "variant", "text"), ("device", "device", "text"), ("median_a", "A (ms)", "g"),
-           ("median_b", "B (ms)", "g"), ("ratio", "B/A", "x"), ("p_value", "p", "e"),
-           ("threshold", "threshold", "g"), ("method", "test", "text"), ("label", "label", "label")]
+           ("label", "label", "label"), ("ratio", "B/A", "x"), ("median_a", "A (ms)", "g"),
+           ("median_b", "B (ms)", "g"), ("p_value", "p", "e"), ("threshold", "threshold", "%"),
+           ("method", "test", "text"), ("variant", "variant", "text"), ("device", "device", "text")]
 CHANGE_COLUMNS = [("kernel", "kernel", "text"), ("problem_label", "problem", "text"), ("pass", "pass", "text"),
                   ("status_a", "status in A", "text"), ("status_b", "status in B", "text")]
 

@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 
 from tpbench.store import ResultsWarning, find_run, load_manifest, load_runs
@@ -40,7 +41,7 @@ class Runs:
     def ok(self) -> pd.DataFrame:
         """Correct, timed cases with a usable median."""
         c = self.cases
-        return c[(c["status"] == "ok") & (c["median_ms"] > 0)]
+        return c[(c["status"] == "ok") & (c["median_ms"] > 0) & np.isfinite(c["median_ms"])]
 
 
 def load(refs: Iterable[str], root: str = "results") -> Runs:
@@ -74,8 +75,8 @@ def tidy(cases: pd.DataFrame, manifests: dict[str, dict[str, Any]] | None = None
     cases["kernel"] = cases["kernel"].fillna("?")
     cases["status"] = cases["status"].fillna("?")
     cases["pass"] = cases["pass"].fillna("?")
-    cases["series"] = series_labels(cases)
     cases["machine"] = cases["run_id"].map(lambda r: machine_name((manifests or {}).get(r, {})))
+    cases["series"] = series_labels(cases)
     return cases.reset_index(drop=True)
 
 
@@ -87,10 +88,13 @@ def text(value: Any) -> str | None:
 
 
 def series_labels(cases: pd.DataFrame) -> pd.Series:
-    """Kernel name, plus the variant when it is not plain eager: one line per label in plots."""
+    """One line per label in plots: the kernel, its variant unless plain eager, and the run id
+    when several runs of one report timed on the same machine (so they are not merged)."""
     variant = cases["variant"].fillna("eager")
     label = cases["kernel"].astype(object)
-    return label.where(variant == "eager", label + " [" + variant + "]")
+    label = label.where(variant == "eager", label + " [" + variant + "]")
+    runs_per_machine = cases.groupby("machine")["run_id"].transform("nunique")
+    return label.where(runs_per_machine <= 1, label + " (" + cases["run_id"].fillna("?") + ")")
 
 
 def machine_name(manifest: dict[str, Any]) -> str:

@@ -12,7 +12,8 @@ import pandas as pd
 from matplotlib.colors import Normalize
 
 from tpbench.report.data import PASS_ORDER
-from tpbench.report.plotting import MAX_PANELS, STYLE, Figure, Palette, encode, grid, legend, plain, plt
+from tpbench.report.plotting import (MAX_PANELS, STYLE, Figure, Palette, encode, grid, integer_ticks, legend,
+                                     log_axis, plain, plt)
 
 def sweep(cases: pd.DataFrame, x: str, y: str, *, xlabel: str, ylabel: str, title: str,
           panel_by: list[str], palette: Palette, logx: bool = False) -> list[Figure]:
@@ -39,8 +40,10 @@ def panel_figure(panels, x, y, xlabel, ylabel, palette, logx, panel_by) -> str:
             words = [f"{k} {v}" if k == "batch" else str(v) for k, v in zip(panel_by, key)]
             ax.set_title(plain(" · ".join(words), 60))
             ax.set(xlabel=xlabel, ylabel=ylabel, yscale="log")
+            log_axis(ax.yaxis)
             if logx:
                 ax.set_xscale("log")
+                integer_ticks(ax, group[x])
         legend(fig, axes)
         return encode(fig)
 
@@ -71,7 +74,8 @@ def heatmap(table: pd.DataFrame, baseline: str, machine: str) -> list[Figure]:
     values = np.log2(table.to_numpy(dtype=float))
     span = max(float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0, 0.5)
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(min(2 + 0.32 * table.shape[1], 40), 1.5 + 0.35 * table.shape[0]))
+        fig, ax = plt.subplots(figsize=(min(3.5 + 0.3 * table.shape[1], 40), 2.8 + 0.3 * table.shape[0]),
+                               layout="constrained")
         image = ax.imshow(values, cmap="RdBu", norm=Normalize(-span, span), aspect="auto")
         ax.set_xticks(range(table.shape[1]), [plain(c, 60) for c in table.columns], rotation=90, fontsize=7)
         ax.set_yticks(range(table.shape[0]), [plain(r) for r in table.index])
@@ -82,16 +86,25 @@ def heatmap(table: pd.DataFrame, baseline: str, machine: str) -> list[Figure]:
         bar = fig.colorbar(image, ax=ax, shrink=0.8)
         step = max(1, math.ceil(2 * span / 8))
         ticks = np.arange(-math.ceil(span), math.ceil(span) + 1, step)
-        bar.set_ticks(ticks, labels=[f"{2.0 ** t:.3g}×" for t in ticks])
-        bar.set_label(f"speedup over {plain(baseline)} (blue: faster; grey: not measured)")
+        bar.set_ticks(ticks, labels=[ratio_text(2.0 ** t) + "×" for t in ticks])
+        bar.set_label("speedup (×); blue: faster than baseline")
         ax.set_title(plain(machine, 70))
         return [Figure(f"Speedup over {baseline} on {machine}", encode(fig), "speedup heatmap")]
+
+
+def ratio_text(v: float) -> str:
+    """A speedup as a person reads it: 3.2, 45, 1200; below 1 as a fraction, 0.5 or 1/256."""
+    if v >= 10:
+        return f"{v:.0f}"
+    if v >= 0.1:
+        return f"{v:.2g}"
+    return f"1/{1 / v:.0f}"
 
 
 def annotate(ax, values) -> None:
     for (i, j), v in np.ndenumerate(values):
         if np.isfinite(v):
-            ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=6,
+            ax.text(j, i, ratio_text(v), ha="center", va="center", fontsize=6,
                     color="white" if abs(math.log2(v)) > 1.5 else "black")
 
 
@@ -104,8 +117,9 @@ def error_strips(cases: pd.DataFrame) -> list[Figure]:
         return []
     order = sorted(data["series"].unique())
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(columns), figsize=(max(6, 0.5 * len(order)) * len(columns), 4.2),
-                                 squeeze=False)
+        # Panels stacked, so many kernels still fit the page width with readable labels.
+        fig, axes = plt.subplots(len(columns), 1, figsize=(min(13, max(6, 0.45 * len(order))), 4 * len(columns)),
+                                 squeeze=False, layout="constrained")
         for ax, (col, title) in zip(axes.flat, columns):
             for status, color in (("ok", "tab:green"), ("incorrect", "tab:red")):
                 part = data[(data["status"] == status) & (data[col] > 0)]

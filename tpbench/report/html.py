@@ -22,7 +22,10 @@ document.querySelectorAll("table.sortable th").forEach(function (th) {
     var dir = th.getAttribute("aria-sort") === "ascending" ? "descending" : "ascending";
     table.querySelectorAll("th").forEach(function (h) { h.removeAttribute("aria-sort"); });
     th.setAttribute("aria-sort", dir);
-    function key(row) { var c = row.cells[i]; return c ? (c.dataset.v !== undefined ? c.dataset.v : c.textContent) : ""; }
+    function key(row) {
+      var c = row.cells[i];
+      return c ? (c.dataset.v !== undefined ? c.dataset.v : c.textContent) : "";
+    }
     function cmp(a, b) {
       var x = key(a), y = key(b), nx = parseFloat(x), ny = parseFloat(y);
       if (x === "" || y === "") { return (x === "") - (y === ""); }
@@ -52,13 +55,14 @@ def render(template: str, **context: Any) -> str:
 
 
 def number(value: Any, kind: str = "g") -> str:
-    """A cell's text: ``g`` 3 significant digits, ``x`` a ratio, ``e`` scientific, ``i`` integer."""
+    """A cell's text: ``g`` 3 significant digits, ``x`` a ratio, ``e`` scientific, ``i`` integer, ``%`` percent."""
     if value is None or value == "" or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
     if not isinstance(value, (int, float)):
         return str(value)
-    return {"g": f"{value:.3g}", "x": f"{value:.2f}×", "e": f"{value:.1e}", "i": f"{value:.0f}"}.get(kind,
-                                                                                                    str(value))
+    formats = {"g": f"{value:.3g}", "x": f"{value:.2f}×", "e": f"{value:.1e}", "i": f"{value:.0f}",
+               "%": f"{value * 100:.0f}%"}
+    return formats.get(kind, str(value))
 
 
 def sort_key(value: Any) -> str:

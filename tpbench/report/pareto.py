@@ -2,15 +2,19 @@
 
 A kernel is on the front of a problem when no other kernel is both at least as
 fast and at least as expressive (and strictly better in one). Values only
-compare within one problem, so there is one panel per problem.
+compare within one problem, so there is one panel per problem; problems where
+the kernels differ in the value come first, since those show a trade-off.
 """
 
 from __future__ import annotations
 
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from tpbench.report.data import PASS_ORDER
-from tpbench.report.plotting import MAX_PANELS, STYLE, Figure, Palette, encode, grid, legend, plain, plt
+from tpbench.report.plotting import STYLE, Figure, Palette, encode, grid, legend, log_axis, plain, plt
+
+PANELS = 6
 
 
 def front(points: pd.DataFrame, y: str) -> pd.DataFrame:
@@ -24,28 +28,48 @@ def front(points: pd.DataFrame, y: str) -> pd.DataFrame:
     return points.loc[keep]
 
 
-def pareto(cases: pd.DataFrame, y: str, palette: Palette) -> list[Figure]:
+def panels(cases: pd.DataFrame, y: str) -> list[tuple[tuple, pd.DataFrame]]:
+    """Per problem (first recorded pass only, so runtimes compare): one point per kernel."""
     data = cases.dropna(subset=[y, "median_ms"])
-    if data.empty:
-        return []
-    # One pass per problem (the first recorded) keeps runtimes comparable within a panel.
     data = data.assign(_p=data["pass"].map(lambda p: PASS_ORDER.get(p, 9)))
-    first = data.groupby(["machine", "problem_label"])["_p"].transform("min")
-    data = data[data["_p"] == first]
-    groups = [(k, g) for k, g in data.groupby(["machine", "problem_label", "pass"]) if g["series"].nunique() >= 2]
-    if not groups:
-        return []
-    shown = groups[:MAX_PANELS]
-    with plt.rc_context(STYLE):
-        fig, axes = grid(len(shown))
-        for ax, (key, group) in zip(axes, shown):
-            points = group.groupby("series", as_index=False).agg(median_ms=("median_ms", "min"), **{y: (y, "max")})
-            for _, row in points.iterrows():
-                color, marker = palette(row["series"])
-                ax.scatter(row["median_ms"], row[y], color=color, marker=marker, s=30, label=plain(row["series"]))
-            edge = front(points, y)
-            ax.step(edge["median_ms"], edge[y], where="post", color="black", lw=1, alpha=0.6, label="Pareto front")
-            ax.set(xscale="log", xlabel="median runtime (ms)", ylabel=y, title=plain(" · ".join(key), 70))
-        legend(fig, axes)
-        note = f" (first {MAX_PANELS} of {len(groups)} problems)" if len(groups) > MAX_PANELS else ""
-        return [Figure(f"{y.capitalize()} against runtime{note}", encode(fig), f"{y} against runtime")]
+    data = data[data["_p"] == data.groupby("problem_label")["_p"].transform("min")]
+    out = []
+    for key, group in data.groupby(["problem_label", "pass"], sort=True):
+        points = group.groupby("series", as_index=False).agg(median_ms=("median_ms", "min"), **{y: (y, "max")})
+        if len(points) >= 2:
+            out.append((key, points))
+    out.sort(key=lambda kp: (-kp[1][y].nunique(), -len(kp[1])))
+    return out
+
+
+def pareto(cases: pd.DataFrame, y: str, palette: Palette) -> list[Figure]:
+    figures = []
+    for machine, group in cases.groupby("machine", sort=True):
+        found = panels(group, y)
+        if not found:
+            continue
+        shown = found[:PANELS]
+        with plt.rc_context(STYLE):
+            fig, axes = grid(len(shown))
+            for ax, (key, points) in zip(axes, shown):
+                draw(ax, points, y, palette)
+                ax.set_title(plain(" · ".join(key), 60))
+            legend(fig, axes)
+        note = f" (the {PANELS} of {len(found)} problems with the widest spread)" if len(found) > PANELS else ""
+        figures.append(Figure(f"{y.capitalize()} against runtime on {machine}{note}", encode(fig),
+                              f"{y} against runtime"))
+    return figures
+
+
+def draw(ax, points: pd.DataFrame, y: str, palette: Palette) -> None:
+    for _, row in points.iterrows():
+        color, marker = palette(row["series"])
+        ax.scatter(row["median_ms"], row[y], color=color, marker=marker, s=36, label=plain(row["series"]), zorder=3)
+    edge = front(points, y)
+    ax.step(edge["median_ms"], edge[y], where="post", color="black", lw=1, alpha=0.6, label="Pareto front")
+    ax.set(xscale="log", xlabel="median runtime (ms)", ylabel=y)
+    # From zero, so a kernel reaching half the maps looks like half.
+    ax.set_ylim(0, float(points[y].max()) * 1.12 + 1)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.margins(x=0.15)
+    log_axis(ax.xaxis)

@@ -38,7 +38,8 @@ def plain(label: object, limit: int = 40) -> str:
 
 def encode(fig) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    # Figures use constrained layout, so no extra "tight" bounding-box pass (slow with log axes).
+    fig.savefig(buf, format="svg", metadata={"Date": None})
     plt.close(fig)
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
@@ -58,10 +59,30 @@ class Palette:
 def grid(n: int, width: float = 4.2, height: float = 3.2):
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows + 0.4), squeeze=False,
+                             layout="constrained")
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
+
+
+def log_axis(axis) -> None:
+    """Plain-number labels on a log axis: 1-2-5 steps over a short range, powers of ten over a long one."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    lo, hi = axis.get_view_interval()
+    decades = math.log10(hi / lo) if lo > 0 and hi > lo else 0
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0,) if decades > 2.5 else (1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def integer_ticks(ax, values) -> None:
+    """Label a log x axis at the measured values themselves (batch 100, 1000, ...; 32, 64, 128 channels)."""
+    ticks = sorted({float(v) for v in values})
+    if len(ticks) <= 8:
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.minorticks_off()
 
 
 def legend(fig, axes) -> None:
@@ -71,6 +92,6 @@ def legend(fig, axes) -> None:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             seen.setdefault(label, handle)
     if seen:
-        fig.tight_layout()
-        fig.legend(seen.values(), seen.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.0),
-                   ncol=min(len(seen), 5), frameon=False)
+        # As many columns as fit the figure's width (about 1.9 inches per entry).
+        ncol = max(1, min(len(seen), int(fig.get_figwidth() // 1.9)))
+        fig.legend(seen.values(), seen.keys(), loc="outside lower center", ncol=ncol, frameon=False)

@@ -10,13 +10,17 @@ def env_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
     env = _dict(manifest.get("environment"))
     git = _dict(env.get("git"))
     settings = _dict(manifest.get("settings"))
+    timing = _dict(settings.get("timing"))
     rows = [
-        ("suite", manifest.get("suite")), ("created", manifest.get("created")), ("device", manifest.get("device")),
+        ("suite", manifest.get("suite")), ("description", manifest.get("description")),
+        ("created", manifest.get("created")), ("device", manifest.get("device")),
         ("hostname", env.get("hostname")), ("CPU", env.get("cpu")), ("CPU count", env.get("cpu_count")),
         ("torch threads", env.get("torch_threads")), ("python", env.get("python")),
         ("platform", env.get("platform")), ("CUDA", env.get("cuda_version")),
         ("git commit", _commit(git)),
-        ("timer", settings.get("timer")), ("budget per case (s)", settings.get("budget_s")),
+        ("timer", settings.get("timer")), ("budget per case (s)", settings.get("budget_s", timing.get("budget_s"))),
+        ("noise target (rel. CI)", timing.get("target_rel_ci")), ("cases isolated", settings.get("isolate")),
+        ("seed", manifest.get("seed")),
     ]
     rows += gpu_rows(env.get("gpus"))
     packages = _dict(env.get("packages"))

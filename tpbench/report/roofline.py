@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tpbench.report.plotting import STYLE, Figure, Palette, encode, plain, plt
+from tpbench.report.plotting import STYLE, Figure, Palette, encode, log_axis, plain, plt
 
 ROOFS = (("fp32_tflops", "FP32"), ("tf32_tflops", "TF32"))
 
@@ -23,7 +23,7 @@ def roofline(cases: pd.DataFrame, manifests: dict[str, dict[str, Any]], palette:
     figures = []
     for run_id, group in data.groupby("run_id", sort=True):
         with plt.rc_context(STYLE):
-            fig, ax = plt.subplots(figsize=(8, 5))
+            fig, ax = plt.subplots(figsize=(9, 5), layout="constrained")
             for series, points in group.groupby("series", sort=True):
                 color, marker = palette(series)
                 ax.scatter(points["arithmetic_intensity"], points["gflops_per_s"], color=color, marker=marker,
@@ -31,6 +31,8 @@ def roofline(cases: pd.DataFrame, manifests: dict[str, dict[str, Any]], palette:
             has_roofs = draw_roofs(ax, group["arithmetic_intensity"], peaks(manifests.get(run_id, {})))
             ax.set(xscale="log", yscale="log", xlabel="arithmetic intensity (FLOP/byte)",
                    ylabel="achieved GFLOP/s", title=plain(f"{group['machine'].iloc[0]} · run {run_id}", 80))
+            log_axis(ax.xaxis)
+            log_axis(ax.yaxis)
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
             note = "" if has_roofs else " (no device peaks recorded: points only)"
             figures.append(Figure(f"Roofline, run {run_id}{note}", encode(fig), "roofline chart"))
@@ -50,7 +52,10 @@ def peaks(manifest: dict[str, Any]) -> dict[str, dict[str, float]]:
 
 def draw_roofs(ax, intensity: pd.Series, device_peaks: dict[str, dict[str, float]]) -> bool:
     lo, hi = float(intensity.min()) / 4, float(intensity.max()) * 4
-    x = np.geomspace(min(lo, 0.01), max(hi, 1000.0), 200)
+    ridges = [p[k] * 1e3 / p["bandwidth_gbs"] for p in device_peaks.values() if p.get("bandwidth_gbs")
+              for k, _ in ROOFS if k in p]
+    # Show the points and every ridge point (where the memory roof meets the compute roof).
+    x = np.geomspace(min([lo] + [r / 4 for r in ridges]), max([hi] + [r * 4 for r in ridges]), 200)
     drawn = False
     for kind, style in (("measured", "-"), ("datasheet", "--")):
         p = device_peaks.get(kind, {})

@@ -35,7 +35,7 @@ def winners(runs: Runs) -> list[dict[str, Any]]:
 
 
 def work_note(first: pd.Series, second: pd.Series | None) -> str:
-    """'same paths' or how the winner's computed paths differ from the runner-up's (same work or say so)."""
+    """'same' or how many paths the winner and the runner-up compute when they differ (same work or say so)."""
     mine = set(first["paths"]) if isinstance(first["paths"], list) else None
     if second is None:
         return f"{len(mine)} paths" if mine is not None else ""
@@ -43,8 +43,8 @@ def work_note(first: pd.Series, second: pd.Series | None) -> str:
     if mine is None or theirs is None:
         return "paths not recorded"
     if mine == theirs:
-        return "same paths"
-    return f"different work: {len(mine)} vs {len(theirs)} paths"
+        return "same"
+    return f"differ: {len(mine)} vs {len(theirs)}"
 
 
 def speedups(runs: Runs, baseline: str) -> dict[str, pd.DataFrame]:
@@ -54,8 +54,9 @@ def speedups(runs: Runs, baseline: str) -> dict[str, pd.DataFrame]:
     """
     ok = runs.ok
     key = ["machine", "problem_label", "pass"]
-    base = ok[ok["series"] == baseline].groupby(key)["median_ms"].min().rename("base_ms")
-    merged = ok[ok["series"] != baseline].join(base, on=key, how="inner")
+    # The baseline is a kernel name: its fastest run per machine/problem/pass, whatever the series label.
+    base = ok[ok["kernel"] == baseline].groupby(key, as_index=False)["median_ms"].min()
+    merged = ok[ok["kernel"] != baseline].merge(base.rename(columns={"median_ms": "base_ms"}), on=key)
     merged = merged.assign(speedup=merged["base_ms"] / merged["median_ms"])
     out = {}
     for pass_, group in merged.groupby("pass", sort=False):
@@ -71,7 +72,7 @@ def natural_key(text: str) -> list:
 
 def default_baseline(runs: Runs) -> str | None:
     """The kernel to compare against when none is named: e3nn's full CG if present, else the most measured."""
-    counts = runs.ok["series"].value_counts()
+    counts = runs.ok["kernel"].value_counts()
     if counts.empty:
         return None
     for preferred in ("e3nn-cg-full", "e3nn-cg-channelwise"):
@@ -88,6 +89,19 @@ def failures(runs: Runs) -> list[dict[str, Any]]:
     order = {s: i for i, s in enumerate(("incorrect", "error", "timeout", "oom", "unavailable", "skipped"))}
     bad = bad.assign(_o=bad["status"].map(lambda s: order.get(s, 9))).sort_values(["_o", "kernel"])
     return bad[cols].fillna("").to_dict("records")
+
+
+def failure_summary(runs: Runs) -> list[dict[str, Any]]:
+    """Untimed cases grouped by status, kernel and reason, with how many problems and passes each covers."""
+    bad = runs.cases[runs.cases["status"] != "ok"].fillna({"reason": ""})
+    if bad.empty:
+        return []
+    grouped = bad.groupby(["status", "kernel", "reason"], sort=False).agg(
+        cases=("status", "size"), problems=("problem_label", lambda s: ", ".join(sorted(set(map(str, s)))[:4])
+                                            + (" …" if s.nunique() > 4 else "")))
+    order = {s: i for i, s in enumerate(("incorrect", "error", "timeout", "oom", "unavailable", "skipped"))}
+    rows = grouped.reset_index().to_dict("records")
+    return sorted(rows, key=lambda r: (order.get(r["status"], 9), str(r["kernel"])))
 
 
 def status_counts(runs: Runs) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ kernel carrying the error, not a crash.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import importlib.metadata
 import importlib.util
 import inspect
@@ -84,7 +85,9 @@ def load_kernel_file(path: str | Path) -> list[Kernel]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"kernel file {str(path)!r} does not exist")
-    module_name = f"tpbench_user_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
+    # A stable name (not hash(), which is salted per process) so caches keyed by it survive restarts.
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:10]
+    module_name = f"tpbench_user_{path.stem}_{digest}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise UserError(f"kernel file {str(path)!r} is not a Python file")

@@ -46,7 +46,7 @@ def _ir(l: int) -> str:
 
 
 def _check_L(L: int, name: str = "L", low: int = 0) -> int:
-    if int(L) != L or L < low:
+    if isinstance(L, bool) or not isinstance(L, int) or L < low:
         raise UserError(f"{name} must be an integer >= {low}, got {L!r}")
     return int(L)
 

@@ -270,6 +270,7 @@ class Runner:
         tol = TOLERANCES[case.problem.dtype]["fwd" if case.pass_ == "fwd" else "grad"]
         fn, out = prepare_variant(module, case.variant, self._pass_builder(case, module, native), case.device, tol)
         timer = timer_for(case.device, self.timer, **self.timing)
+        timer.setup()
         sampler, why_not = sampler_for(case.device) if self.telemetry else (None, None)
         with peak_memory(case.device) as memory:
             if sampler is not None:

@@ -95,6 +95,8 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
     device = check_device(device or suite.device)
     threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
+    timer = resolve_timer(device, timer or suite.timing.get("timer"))
+    isolate = device.startswith("cuda") if isolate is None else isolate
     cases = plan(suite, Registry.default(), device, kernels, filters)
     if not cases:
         raise UserError("no case to run: the suite, --kernel and --filter select nothing")
@@ -103,8 +105,6 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
             click.echo(case.label)
         click.echo(f"{len(cases)} cases")
         return
-    timer = resolve_timer(device, timer or suite.timing.get("timer"))
-    isolate = device.startswith("cuda") if isolate is None else isolate
     if store is None:
         manifest = {
             "suite": suite.name, "suite_path": str(suite.path.resolve()), "description": suite.description,

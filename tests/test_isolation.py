@@ -1,0 +1,109 @@
+"""Isolated cases: a segfault, a hang and a MemoryError each become one case's record, and the sweep goes on."""
+
+import textwrap
+
+import pytest
+
+from tpbench.registry import Registry, load_kernel_file
+from tpbench.runner import Case, Runner
+from tpbench.shapes import make_problem
+from tpbench.store import RunStore
+
+BAD_KERNELS = textwrap.dedent('''
+    import os
+    import signal
+    import time
+
+    import torch
+
+    import tpbench
+
+
+    class _Misbehave(torch.nn.Module):
+        def __init__(self, how):
+            super().__init__()
+            self.how = how
+
+        def forward(self, *inputs):
+            if self.how == "segv":
+                os.kill(os.getpid(), signal.SIGSEGV)
+            if self.how == "hang":
+                time.sleep(60)
+            raise MemoryError("test kernel ran out of memory")
+
+
+    class _Bad(tpbench.Kernel):
+        family, backend = "cg", "torch"
+        how = ""
+
+        def build(self, problem, device, dtype):
+            return _Misbehave(self.how)
+
+
+    class Segv(_Bad):
+        name, how = "test-segv", "segv"
+
+
+    class Hang(_Bad):
+        name, how = "test-hang", "hang"
+
+
+    class OOM(_Bad):
+        name, how = "test-oom", "oom"
+''')
+
+TIMING = {"budget_s": 0.05, "warmup_s": 0.0, "min_samples": 3, "min_sample_s": 0.0005}
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """One isolated sweep over the three bad kernels with a good one after each."""
+    tmp = tmp_path_factory.mktemp("isolation")
+    path = tmp / "bad_kernels.py"
+    path.write_text(BAD_KERNELS)
+    bad = {k.name: k for k in load_kernel_file(path)}
+    good = Registry.default().get("e3nn-cg-full")
+    problem = make_problem("mimo", L=1, batch=16)
+    order = ["test-segv", "e3nn-cg-full", "test-hang", "e3nn-cg-full", "test-oom"]
+    cases = [Case(problem, bad.get(name) or good, "fwd" if i < 2 else "fwd+bwd", "eager", "cpu")
+             for i, name in enumerate(order)]
+    store = RunStore.create(tmp / "run", {"suite": "test"})
+    runner = Runner(store, TIMING, isolate=True, timeout_s=2.0, kernel_files=[str(path)], telemetry=False)
+    assert runner.run(cases, progress=False) == len(cases)
+    return store.records()
+
+
+def test_segfault_is_an_error_and_the_next_case_runs(sweep):
+    segv, after = sweep[0], sweep[1]
+    assert segv["kernel"] == "test-segv" and segv["status"] == "error"
+    assert "SIGSEGV" in segv["reason"]
+    assert after["kernel"] == "e3nn-cg-full" and after["status"] == "ok", after.get("reason")
+    assert after["isolated"] is True and after["n_samples"] >= 3
+
+
+def test_hang_past_the_timeout_is_a_timeout(sweep):
+    hang = sweep[2]
+    assert hang["kernel"] == "test-hang" and hang["status"] == "timeout"
+    assert hang["timeout_s"] == 2.0
+    assert sweep[3]["status"] == "ok", sweep[3].get("reason")
+
+
+def test_memory_error_is_oom(sweep):
+    oom = sweep[4]
+    assert oom["kernel"] == "test-oom" and oom["status"] == "oom"
+    assert "MemoryError" in oom["reason"]
+
+
+def test_every_case_is_on_disk_with_its_identity(sweep):
+    assert [r["kernel"] for r in sweep] == ["test-segv", "e3nn-cg-full", "test-hang", "e3nn-cg-full", "test-oom"]
+    assert all(r["finished_at"] for r in sweep)
+
+
+def test_worker_deaths_map_to_statuses():
+    import signal
+
+    from tpbench.isolation import _death
+
+    assert _death(-signal.SIGKILL)[0] == "oom"
+    assert _death(-signal.SIGABRT) == ("error", "worker crashed: killed by SIGABRT")
+    assert _death(3)[0] == "error" and "code 3" in _death(3)[1]

@@ -30,6 +30,9 @@ def test_run_show_list(capsys, tmp_path, tiny_suite):
     assert len(records) == 2 * 2 * 2  # problems x kernels x passes
     ok = [r for r in records if r["status"] == "ok"]
     assert ok and all(r["median_ms"] > 0 and len(r["samples_ms"]) >= 3 and r["rel_error"] < 1e-5 for r in ok)
+    # Full CG on mimo(L) reaches every allowed path: 5 for L = 1, 14 for L = 2.
+    assert {(r["params"]["L"], r["expressivity"], r["interactability"], r["upper_bound"]) for r in ok} == {
+        (1, 5, 5, 5), (2, 14, 14, 14)}
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["schema_version"] == 1 and manifest["environment"]["packages"]["torch"]
     code, out, _ = run_cli(capsys, "show", run_dir.name, "--root", str(tmp_path))

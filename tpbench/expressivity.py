@@ -564,3 +564,28 @@ def add_normalised_runtime(df):
         rank = pd.to_numeric(out[column], errors="coerce")
         out[f"ms_per_{column}"] = ms / rank.where(rank > 0)
     return out
+
+
+# Above this many basis pairs (dim X · dim Y) the runner leaves the metrics to
+# `tpbench metrics`: the cost grows with the kernel's cost times (L+1)^4.
+RUNNER_MAX_PAIRS = 2500  # mimo(6): 49 · 49
+
+
+def runner_fields(kernel: Kernel, problem: Problem, cache_dir: str | Path | None = None,
+                  max_pairs: int = RUNNER_MAX_PAIRS) -> dict:
+    """The expressivity fields a case record carries (see the README's results schema)."""
+    pairs = problem.in1.dim * (problem.in2.dim if problem.in2 is not None else 1)
+    if problem.op == "tp" and kernel.bilinear and pairs > max_pairs:
+        record = {"status": "n/a", "reason": f"not computed during runs above {max_pairs} basis pairs "
+                  f"({pairs} here): use `tpbench metrics`", "upper_bound": None}
+    else:
+        record = expressivity_record(kernel, problem, cache_dir)
+    return {
+        "expressivity": record.get("expressivity"),
+        "interactability": record.get("interactability"),
+        "upper_bound": record.get("upper_bound"),
+        "paths_missed": record.get("paths_missed"),
+        "expressivity_status": record.get("status"),
+        "expressivity_reason": record.get("reason") or None,
+        "expressivity_s": record.get("seconds"),
+    }

@@ -137,7 +137,11 @@ def find_run(ref: str | os.PathLike, root: str | os.PathLike = "results") -> Pat
 
 
 def load_runs(refs: Iterable[str | os.PathLike], root: str | os.PathLike = "results"):
-    """Cases of one or more runs as a pandas DataFrame (one row per case, ``run_id`` column added)."""
+    """Cases of one or more runs as a pandas DataFrame (one row per case, ``run_id`` column added).
+
+    Where expressivity was measured, ``ms_per_expressivity`` and
+    ``ms_per_interactability`` (runtime normalised as the Price-of-Freedom paper plots it) are added.
+    """
     import pandas as pd
 
     rows = []
@@ -146,7 +150,12 @@ def load_runs(refs: Iterable[str | os.PathLike], root: str | os.PathLike = "resu
         for record in read_cases(directory / CASES):
             record.setdefault("run_id", directory.name)
             rows.append(record)
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    if {"median_ms", "expressivity", "interactability"} <= set(df.columns):
+        from tpbench.expressivity import add_normalised_runtime
+
+        df = add_normalised_runtime(df)
+    return df
 
 
 def load_manifest(ref: str | os.PathLike, root: str | os.PathLike = "results") -> dict[str, Any]:

@@ -62,9 +62,11 @@ def device_facts(device: str) -> dict:
 @click.option("--timeout", "timeout_s", type=float, default=300.0, show_default=True,
               help="Seconds a case may take in the isolated worker before it is recorded as a timeout.")
 @click.option("--progress/--no-progress", default=True)
+@click.option("--metrics/--no-metrics", default=True, show_default=True,
+              help="Fill expressivity and interactability for bilinear cases (cached per kernel and problem).")
 @click.option("--dry-run", is_flag=True, help="List the cases and exit.")
 def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed, timer, isolate, timeout_s,
-            progress, dry_run):
+            progress, metrics, dry_run):
     """Run a suite: gate every case for correctness, then time it; results go to OUT/<run-id>/."""
     import os
 
@@ -118,8 +120,15 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
         manifest.update(device_facts(device))
         store = RunStore.create(Path(out_dir) / new_run_id(suite.name, device), manifest)
     click.echo(f"run {store.run_id}: {len(cases)} cases, device {device}, {threads} threads -> {store.dir}", err=True)
-    runner = Runner(store, suite.timing, seed=seed, timer=timer, peaks=store.manifest().get("peaks"),
-                    isolate=isolate, timeout_s=timeout_s, kernel_files=[k for k in kernels if is_kernel_file(k)])
+    extra = None
+    if metrics:
+        from tpbench.expressivity import runner_fields
+
+        cache = Path(out_dir) / ".cache" / "expressivity"
+        extra = lambda case: runner_fields(case.kernel, case.problem, cache)  # noqa: E731
+    runner = Runner(store, suite.timing, seed=seed, extra_metrics=extra, timer=timer,
+                    peaks=store.manifest().get("peaks"), isolate=isolate, timeout_s=timeout_s,
+                    kernel_files=[k for k in kernels if is_kernel_file(k)])
     try:
         ran = runner.run(cases, progress=progress)
     except KeyboardInterrupt:

@@ -25,7 +25,7 @@ def run_cli(capsys, *args):
 def test_run_show_list(capsys, tmp_path, tiny_suite):
     code, out, err = run_cli(capsys, "run", "--suite", str(tiny_suite), "--out", str(tmp_path), "--no-progress")
     assert code == 0, err
-    [run_dir] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    [run_dir] = [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]
     records = read_cases(run_dir / "cases.jsonl")
     assert len(records) == 2 * 2 * 2  # problems x kernels x passes
     ok = [r for r in records if r["status"] == "ok"]
@@ -47,7 +47,7 @@ def test_user_kernel_file_is_compared_with_builtins(capsys, tmp_path, tiny_suite
     code, _, err = run_cli(capsys, "run", "--suite", str(tiny_suite), "--kernel", str(user_kernel_file),
                            "--out", str(tmp_path), "--no-progress", "--filter", "pass=fwd")
     assert code == 0, err
-    [run_dir] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    [run_dir] = [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]
     kernels = {r["kernel"]: r["status"] for r in read_cases(run_dir / "cases.jsonl")}
     assert kernels == {"torch-cg": "ok", "e3nn-cg-full": "ok", "my-tp": "ok"}
 

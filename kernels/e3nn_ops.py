@@ -99,7 +99,13 @@ class E3nnGate(Kernel):
     bilinear = False
 
     def supports(self, problem: Problem, device: str) -> str | None:
-        return super().supports(problem, device) if problem.op == "gate" else "gate layers only"
+        if problem.op != "gate":
+            return "gate layers only"
+        scalars, gates, gated = gate_split(problem)
+        if any(part != part.sort().irreps.simplify() and part != part.sort().irreps for part in (scalars, gates, gated)):
+            # nn.Gate reads its scalar input in sorted, merged order: an unsorted one is silently misread.
+            return "nn.Gate needs sorted scalar, gate and gated irreps"
+        return super().supports(problem, device)
 
     def build(self, problem, device, dtype):
         from e3nn import nn

@@ -1,0 +1,166 @@
+"""CPU timings of the Gaunt kernels against grid baselines and CG kernels on ``mimo(L)``.
+
+Usage: ``python benchmarks/gaunt_cpu.py [--L 1-10] [--batch 10000] [--threads 2] [--only a,b]``.
+
+Every row is ``mimo(L)``, fp32, ``torch.set_num_threads(threads)``, timed with
+``torch.utils.benchmark.Timer.blocked_autorange(min_run_time=0.5)`` (median).
+Columns (ms) and what they compute:
+
+* ``gaunt-grid``, ``gaunt-grid-sep``, ``gaunt-grid-sep-dft``, ``gaunt-fft``, ``gaunt-fft-direct`` —
+  the tpbench kernels;
+* ``3-matmul`` — plain dense transform on the minimal Gauss–Legendre grid:
+  ``((x Y1) ⊙ (y Y2)) Z`` with ``Y`` of shape ``(d, n_β n_α)``;
+* ``e3nn-s2`` — ``FromS2Grid(ToS2Grid(x) ⊙ ToS2Grid(y))`` at the smallest resolution at
+  which it is exact (checked in float64 against the Gaunt reference before timing);
+* ``torch-cg``, ``e3nn-cg-full`` — full Clebsch–Gordan (every path, one output block per
+  path: *more* work than Gaunt, which keeps only the ``l1+l2+l3``-even paths, one block
+  per degree).
+
+Any column is skipped at L and above once its second forward call took > 10 s.
+
+Not a test: it only prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+import torch.utils.benchmark as tb
+from e3nn import o3
+
+import tpbench_kernels
+from tpbench.inputs import make_inputs, pass_function
+from tpbench.kernel import build_module, default_dtype
+from tpbench.references import reference_for
+from tpbench.shapes import mimo
+from tpbench_kernels._gaunt_common import gaunt_plan
+from tpbench_kernels._sphere import exact_sizes, grid_sh, gl_grid
+
+GAUNT = ("gaunt-grid", "gaunt-grid-sep", "gaunt-grid-sep-dft", "gaunt-fft", "gaunt-fft-direct")
+CG = ("torch-cg", "e3nn-cg-full")
+SLOW_S = 10.0
+
+
+class ThreeMatmul(torch.nn.Module):
+    """The plain dense grid Gaunt TP: evaluate both inputs, multiply, project (single-kind inputs)."""
+
+    def __init__(self, problem, dtype):
+        super().__init__()
+        plan = gaunt_plan(problem)
+        nb, na = exact_sizes(plan.lmax1, plan.lmax2, plan.lmax_out)
+        _, w, _ = gl_grid(nb, na)
+        lmax = max(plan.lmax1, plan.lmax2, plan.lmax_out)
+        Y = grid_sh(lmax, nb, na).reshape(nb * na, -1)
+        rows = lambda blocks: [b.l * b.l + m + b.l for b in blocks for m in range(-b.l, b.l + 1)]  # noqa: E731
+        wq = np.repeat(w * 2 * np.pi / na, na)[:, None]
+        self.register_buffer("Y1", torch.tensor(Y[:, rows(plan.in1)].T, dtype=dtype).contiguous())
+        self.register_buffer("Y2", torch.tensor(Y[:, rows(plan.in2)].T, dtype=dtype).contiguous())
+        self.register_buffer("Z", torch.tensor(wq * Y[:, rows(plan.out)], dtype=dtype).contiguous())
+
+    def forward(self, x1, x2):
+        return ((x1 @ self.Y1) * (x2 @ self.Y2)) @ self.Z
+
+
+class E3nnS2(torch.nn.Module):
+    """``FromS2Grid(ToS2Grid(x) ToS2Grid(y))`` with e3nn's equiangular grid."""
+
+    def __init__(self, L, res):
+        super().__init__()
+        self.grid = o3.ToS2Grid(L, res, normalization="integral")
+        self.back = o3.FromS2Grid(res, 2 * L, normalization="integral")
+
+    def forward(self, x1, x2):
+        return self.back(self.grid(x1) * self.grid(x2))
+
+
+def e3nn_resolution(L: int) -> tuple[int, int]:
+    """Smallest exact e3nn grid for ``mimo(L)``: FromS2Grid needs ``res_β >= 2 (2L + 1)``."""
+    res = (2 * (2 * L + 1), 4 * L + 1)
+    problem = mimo(L, batch=4, dtype="float64")
+    with default_dtype(torch.float64):
+        module = E3nnS2(L, res)
+    x = make_inputs(reference_for("gaunt", problem).native, 4, torch.Generator().manual_seed(0))
+    want = reference_for("gaunt", problem)(*x)
+    err = ((module(*x) - want).norm() / want.norm()).item()
+    assert err < 1e-10, f"e3nn grid {res} not exact at L={L}: {err:.1e}"
+    return res
+
+
+def modules(L: int, problem, skip: set[str], only: set[str] | None) -> dict[str, torch.nn.Module]:
+    """Every column's module for ``mimo(L)`` (fp32), built outside any timed region."""
+    by_name = {k.name: k for k in tpbench_kernels.BUILTINS}
+    want = lambda name: (only is None or name in only) and name not in skip  # noqa: E731
+    out = {name: build_module(by_name[name], problem, "cpu") for name in GAUNT if name in by_name and want(name)}
+    with default_dtype(torch.float32):
+        if want("3-matmul"):
+            out["3-matmul"] = ThreeMatmul(problem, torch.float32)
+        if want("e3nn-s2"):
+            out["e3nn-s2"] = E3nnS2(L, e3nn_resolution(L))
+    out.update({name: build_module(by_name[name], problem, "cpu") for name in CG if want(name)})
+    return out
+
+
+def time_ms(module, pass_: str, inputs) -> float:
+    run = pass_function(module, pass_, inputs)
+    run()  # warm-up (allocations, lazy init)
+    return tb.Timer("run()", globals={"run": run}).blocked_autorange(min_run_time=0.5).median * 1e3
+
+
+def row(L: int, batch: int, skip: set[str], only: set[str] | None) -> dict[str, dict[str, float]]:
+    problem = mimo(L, batch=batch, dtype="float32")
+    gen = torch.Generator().manual_seed(L)
+    x = [t.float() for t in make_inputs(reference_for("gaunt", problem).native, batch, gen)]
+    result: dict[str, dict[str, float]] = {}
+    for name, module in modules(L, problem, skip, only).items():
+        with torch.no_grad():
+            module(*x)  # first call: lazy setup (FFT plans, allocations) is not what we judge
+            start = time.perf_counter()
+            module(*x)
+        if time.perf_counter() - start > SLOW_S:
+            skip.add(name)
+            continue
+        result[name] = {p: time_ms(module, p, x) for p in ("fwd", "fwd+bwd")}
+    return result
+
+
+def table(rows: dict[int, dict[str, dict[str, float]]], pass_: str) -> str:
+    names = list(dict.fromkeys(n for r in rows.values() for n in r))
+    lines = [f"### {pass_} (ms; ratio = time / gaunt-grid)",
+             "| L | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for L, r in rows.items():
+        base = r.get("gaunt-grid", {}).get(pass_)
+        cells = []
+        for n in names:
+            t = r.get(n, {}).get(pass_)
+            ratio = f" ({t / base:.2g}x)" if t is not None and base and n != "gaunt-grid" else ""
+            cells.append("skip" if t is None else f"{t:.3g}{ratio}")
+        lines.append(f"| {L} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--L", default="1-10", help="e.g. 1-10 or 2,6,10")
+    ap.add_argument("--batch", type=int, default=10_000)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--only", default="", help="comma-separated column names")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    Ls = (list(range(int(args.L.split("-")[0]), int(args.L.split("-")[1]) + 1)) if "-" in args.L
+          else [int(v) for v in args.L.split(",")])
+    only = set(filter(None, args.only.split(","))) or None
+    skip: set[str] = set()
+    rows = {}
+    for L in Ls:
+        rows[L] = row(L, args.batch, skip, only)
+        print(f"L={L}: " + ", ".join(f"{n} {v['fwd']:.3g}/{v['fwd+bwd']:.3g}" for n, v in rows[L].items()), flush=True)
+    print(f"\nmimo(L), batch {args.batch}, fp32, {torch.get_num_threads()} threads, torch {torch.__version__}\n")
+    for pass_ in ("fwd", "fwd+bwd"):
+        print(table(rows, pass_) + "\n")
+
+
+if __name__ == "__main__":
+    main()

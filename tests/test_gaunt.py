@@ -1,0 +1,146 @@
+"""Gaunt-family kernels: correctness gate, mutual agreement, parity coverage, supports()."""
+
+import numpy as np
+import pytest
+import torch
+
+import tpbench_kernels
+from tpbench.correctness import run_gate
+from tpbench.kernel import build_module
+from tpbench.problem import Problem
+from tpbench.references import reference_for
+from tpbench.shapes import channelwise, linear, mimo, mimo_ap
+from tpbench_kernels._sphere import exact_sizes, gl_grid, grid_sh
+
+GAUNT = ["gaunt-grid", "gaunt-grid-sep", "gaunt-grid-sep-dft", "gaunt-fft", "gaunt-fft-direct"]
+ALL = GAUNT + ["vector-gaunt-grid"]
+KERNELS = {k.name: k for k in tpbench_kernels.BUILTINS if k.name in ALL}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one thread avoids waiting on a second, often descheduled, worker."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def tp(in1: str, in2: str, out: str) -> Problem:
+    return Problem("tp", in1, out, in2, batch=16, dtype="float64")
+
+
+PROBLEMS = {
+    **{f"mimo{L}": mimo(L, batch=16, dtype="float64") for L in (1, 2, 3, 4)},
+    **{f"mimo-ap{L}": mimo_ap(L, batch=16, dtype="float64") for L in (1, 2, 4)},
+    # both kinds in both inputs: all four parity combinations, 0o x 0o -> 0e included
+    "mixed": tp("0e+0o+1o+1e+2e", "0o+1e+1o+2o", "0e+0o+1e+1o+2e+2o+3o+3e"),
+    "odd-odd": tp("0o", "0o+1e", "0e+1o"),
+    "scalars": tp("0o", "0o", "0e"),
+    "pseudo-natural": tp("0o+1e", "1o+2e", "0e+0o+1e+1o+2e+2o+3e+3o"),
+}
+
+
+@pytest.mark.parametrize("problem", PROBLEMS.values(), ids=PROBLEMS.keys())
+@pytest.mark.parametrize("name", ALL)
+def test_gate(name, problem):
+    kernel = KERNELS[name]
+    assert kernel.supports(problem, "cpu") is None
+    result = run_gate(kernel, problem, build_module(kernel, problem, "cpu"), "cpu", ["fwd", "fwd+bwd"])
+    assert not result.failures and not result.crashed, (result.errors, result.failures, result.crashed)
+    assert max(result.errors.values()) < 1e-10
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_double_backward(name):
+    problem = PROBLEMS["mixed"]
+    kernel = KERNELS[name]
+    result = run_gate(kernel, problem, build_module(kernel, problem, "cpu"), "cpu", ["fwd+bwd+bwd"])
+    assert not result.failures and not result.crashed
+    assert result.errors["fwd+bwd+bwd"] < 1e-10
+
+
+@pytest.mark.parametrize("problem", [PROBLEMS[k] for k in ("mimo4", "mimo-ap4", "mixed")], ids=str)
+def test_gaunt_kernels_agree(problem):
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(8, problem.in1.dim, generator=gen, dtype=torch.float64)
+    y = torch.randn(8, problem.in2.dim, generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        want = reference_for("gaunt", problem)(x, y)
+        for name in GAUNT:
+            got = build_module(KERNELS[name], problem, "cpu")(x, y)
+            assert ((got - want).norm() / want.norm()).item() < 1e-10, name
+
+
+@pytest.mark.parametrize("name", GAUNT)
+@pytest.mark.parametrize("problem", [PROBLEMS[k] for k in ("mimo1", "mimo3", "mixed")], ids=str)
+def test_batch_chunks_change_nothing(name, problem):
+    """The cache-sized batch chunks (and the small-grid plain path) give the unchunked result."""
+    module = build_module(KERNELS[name], problem, "cpu")
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(50, problem.in1.dim, generator=gen, dtype=torch.float64)
+    y = torch.randn(50, problem.in2.dim, generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        whole = module(x, y)
+        module.rows = 7
+        parts = module(x, y)
+    assert (whole - parts).abs().max() < 1e-13
+
+
+def test_zero_scalar_pair_is_computed():
+    """0o x 0o -> 0e: the pseudo x pseudo product that three-combination schemes miss."""
+    problem = tp("0o", "0o", "0e")
+    x, y = torch.tensor([[2.0]], dtype=torch.float64), torch.tensor([[3.0]], dtype=torch.float64)
+    for name in ALL:
+        out = build_module(KERNELS[name], problem, "cpu")(x, y)
+        assert torch.allclose(out, torch.tensor([[6.0 / np.sqrt(4 * np.pi)]], dtype=torch.float64)), name
+
+
+def test_vector_gaunt_recovers_cross_product():
+    """1o x 1o -> 1e: Gaunt has no such path; the vector kernel gives c (x × y) with one constant c."""
+    problem = tp("1o", "1o", "1e")
+    for name in GAUNT:
+        assert "reachable" in KERNELS[name].supports(problem, "cpu")
+    gen = torch.Generator().manual_seed(2)
+    x, y = (torch.randn(6, 3, generator=gen, dtype=torch.float64) for _ in range(2))
+    out = build_module(KERNELS["vector-gaunt-grid"], problem, "cpu")(x, y)
+    ratio = out / torch.linalg.cross(x, y)
+    assert out.abs().min() > 1e-3 and (ratio - ratio[0, 0]).abs().max() < 1e-10
+
+
+def test_gaunt_coupling_vanishes_on_odd_paths():
+    """∫ Y_l1 Y_l2 Y_l3 = 0 when l1+l2+l3 is odd (here 1 ⊗ 1 → 1 and 2 ⊗ 1 → 2), exactly on the grid."""
+    nb, na = exact_sizes(2, 2, 2)
+    _, w, _ = gl_grid(nb, na)
+    Y = grid_sh(2, nb, na).reshape(nb * na, -1) * np.repeat(w * 2 * np.pi / na, na)[:, None] ** (1 / 3)
+    for (a, b, c) in [((1, 4), (1, 4), (1, 4)), ((4, 9), (1, 4), (4, 9))]:
+        G = np.einsum("ni,nj,nk->ijk", Y[:, slice(*a)], Y[:, slice(*b)], Y[:, slice(*c)])
+        assert np.abs(G).max() < 1e-15
+
+
+def test_mimo_ap_coverage():
+    """Gaunt kernels reach the even-sum outputs only; the vector kernel adds the other parity."""
+    problem = PROBLEMS["mimo-ap2"]
+    gaunt, vector = KERNELS["gaunt-grid"].native(problem), KERNELS["vector-gaunt-grid"].native(problem)
+    assert str(gaunt.irreps_out) == "1x0e+1x1o+1x2e+1x3o+1x4e"
+    assert str(vector.irreps_out) == "1x0e+1x1e+1x1o+1x2e+1x2o+1x3e+1x3o+1x4e"
+    assert "1o x 1o -> 1e" in vector.path_labels and "1o x 1o -> 1e" not in gaunt.path_labels
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_unsupported_problems_give_reasons(name):
+    kernel = KERNELS[name]
+    for problem in (linear(2, 2), channelwise(4, 1, 2), tp("2x0e+1o", "0e", "0e"),
+                    tp("0e+0e", "0e", "0e"), mimo(70)):
+        reason = kernel.supports(problem, "cpu")
+        assert isinstance(reason, str) and reason
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_flops_positive_and_native_labels(name):
+    problem = mimo(3)
+    kernel = KERNELS[name]
+    assert kernel.flops(problem) > 0
+    native = kernel.native(problem)
+    assert len(native.path_labels) == 2 * 0 + len(set(native.path_labels)) > 0
+    assert native.irreps_out.dim == 49

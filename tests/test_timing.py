@@ -164,7 +164,7 @@ def test_run_command_records_timer_and_isolation_settings(tmp_path):
             "--filter", "problem=mimo L=1 *", "--filter", "pass=fwd", "--timer", "cpu"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    run_dir = next(tmp_path.iterdir())
+    run_dir = next(p for p in tmp_path.iterdir() if not p.name.startswith("."))
     settings = json.loads((run_dir / "run.json").read_text())["settings"]
     assert settings["timer"] == "cpu" and settings["isolate"] is False and settings["timeout_s"] == 300.0
     record = json.loads((run_dir / "cases.jsonl").read_text().splitlines()[0])

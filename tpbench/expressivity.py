@@ -543,10 +543,10 @@ def expressivity_record(kernel: Kernel, problem: Problem, cache_dir: str | Path 
             record = dataclasses.asdict(expressivity(kernel, problem))
         except Exception as exc:  # noqa: BLE001  (one broken kernel must not stop a run)
             record = dataclasses.asdict(Expressivity("error", f"{type(exc).__name__}: {exc}"))
-        if path is not None and record["status"] != "error":
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(record, indent=1))
         _MEMORY[key] = record
+    if path is not None and not path.exists() and _MEMORY[key]["status"] != "error":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(_MEMORY[key], indent=1))
     return json.loads(json.dumps(_MEMORY[key]))  # a copy the caller may change
 
 

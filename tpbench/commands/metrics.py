@@ -26,7 +26,7 @@ def parse_problem_spec(spec: str):
     params = {k.strip(): int(v) if re.fullmatch(r"\s*-?\d+\s*", v) else v.strip() for k, v in pairs}
     try:
         return make_problem(family.strip(), **params)
-    except (ValueError, TypeError) as exc:  # a family's own checks on a badly typed value
+    except (UserError, ValueError, TypeError) as exc:  # a family's own checks on a badly typed value
         raise UserError(f"bad problem {spec!r}: {exc}") from None
 
 

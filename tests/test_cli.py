@@ -145,3 +145,20 @@ def test_interrupted_run_resumes_with_every_case_once(capsys, tmp_path, tiny_sui
     assert code == 0, err
     keys = collections.Counter(case_key(r) for r in read_cases(cases))
     assert len(keys) == total and set(keys.values()) == {1}
+
+
+def test_repeat_runs_rounds_and_loader_merges_them(capsys, tmp_path, tiny_suite):
+    from tpbench.store import load_runs
+
+    code, _, err = run_cli(capsys, "run", "--suite", str(tiny_suite), "--out", str(tmp_path), "--no-progress",
+                           "--repeat", "2", "--filter", "kernel=torch-cg", "--no-metrics")
+    assert code == 0, err
+    [run_dir] = [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    records = read_cases(run_dir / "cases.jsonl")
+    # Rounds over the sweep: every case once, then every case again.
+    assert [r["repetition"] for r in records] == [0] * 4 + [1] * 4
+    assert records[0]["gate_s"] > 0 and records[4]["errors"] == records[0]["errors"]  # verdict reused
+    df = load_runs([run_dir])
+    assert len(df) == 4 and set(df["repetitions"]) == {2}
+    row = df.iloc[0]
+    assert len(row["repeat_medians_ms"]) == 2 and row["n_samples"] == len(row["samples_ms"])

@@ -183,3 +183,14 @@ def test_console_script_exit_code(runs):
     with pytest.raises(SystemExit) as exc:
         main(["compare", "a", "slow", "--root", str(runs), "--fail-on-regression", "10"])
     assert exc.value.code == 1
+
+
+def test_repetition_spread_sets_the_threshold():
+    # Repetitions that wander by ±40% within each run: a 30% shift between runs is noise ...
+    a = Evidence([1.0, 1.4, 0.7, 1.2], [], 0.0)
+    b = Evidence([1.3, 1.8, 0.9, 1.6], [], 0.0)
+    assert judge(a, b)[3] == "same"
+    # ... while the same shift between tight repetitions is a real, significant slowdown.
+    a = Evidence([1.0, 1.01, 0.99, 1.0], [], 0.0)
+    b = Evidence([1.3, 1.31, 1.29, 1.3], [], 0.0)
+    assert judge(a, b)[3] == "slower"

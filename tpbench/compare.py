@@ -14,7 +14,9 @@ Which test and which threshold depend on the evidence the runs hold:
   appears on several lines of a run (one per repetition), or a line with a
   ``repeat_medians_ms`` list. The per-repetition medians are compared with a
   two-sided Mann–Whitney U test at level ``alpha``; the threshold is
-  ``min_effect`` (default 5 %). With 4 vs 4 repetitions the smallest possible
+  ``max(min_effect, rel_IQR_A + rel_IQR_B)`` over the repetition medians
+  (``min_effect`` defaults to 5 %): a change smaller than the spread between a
+  run's own repetitions is noise. With 4 vs 4 repetitions the smallest possible
   p-value is 0.029, so at least 4 per side are needed to reach ``alpha = 0.05``.
 * **One repetition** (the usual case): samples within one run are correlated
   (same process, same clocks, same memory layout) and run-to-run variation
@@ -122,7 +124,9 @@ def judge(a: Evidence, b: Evidence, min_effect: float = 0.05, alpha: float = 0.0
     effect = max(ratio, 1 / ratio) - 1
     if len(a.medians) >= MIN_REPEATS and len(b.medians) >= MIN_REPEATS:
         p = float(sps.mannwhitneyu(a.medians, b.medians, alternative="two-sided").pvalue)
-        threshold, method, significant = min_effect, f"U test, {len(a.medians)}/{len(b.medians)} repeats", p < alpha
+        # An effect within the runs' own repetition-to-repetition spread is noise, whatever p says.
+        threshold = max(min_effect, relative_iqr(a.medians) + relative_iqr(b.medians))
+        method, significant = f"U test, {len(a.medians)}/{len(b.medians)} repeats", p < alpha
     elif len(a.samples) >= 2 and len(b.samples) >= 2:
         p = float(sps.mannwhitneyu(a.samples, b.samples, alternative="two-sided").pvalue)
         threshold = max(2 * min_effect, a.rel_iqr + b.rel_iqr)
@@ -136,6 +140,12 @@ def judge(a: Evidence, b: Evidence, min_effect: float = 0.05, alpha: float = 0.0
     else:
         label = "ambiguous"
     return p, threshold, method, label
+
+
+def relative_iqr(x: list[float]) -> float:
+    """Interquartile range over median: the spread of repetition medians within one run."""
+    q1, med, q3 = np.percentile(x, [25, 50, 75])
+    return float((q3 - q1) / med) if med > 0 else 0.0
 
 
 def disjoint(x: list[float], y: list[float]) -> bool:

@@ -55,7 +55,8 @@ class WorkerConfig:
 
 def task_of(case, passes: list[str]) -> dict[str, Any]:
     return {"problem": case.problem.to_dict(), "kernel": case.kernel.name, "pass": case.pass_,
-            "variant": case.variant, "device": case.device, "passes": list(passes)}
+            "variant": case.variant, "device": case.device, "repetition": case.repetition,
+            "passes": list(passes)}
 
 
 def worker_main(conn, config: WorkerConfig) -> None:
@@ -82,7 +83,7 @@ def worker_main(conn, config: WorkerConfig) -> None:
             return
         try:
             case = Case(Problem.from_dict(task["problem"]), registry.get(task["kernel"]), task["pass"],
-                        task["variant"], task["device"])
+                        task["variant"], task["device"], task.get("repetition", 0))
             record = runner.run_case(case, task["passes"])
         except Exception as exc:  # rebuilding the case failed: that case's error, the worker lives on
             record = {"status": "error", "reason": f"worker could not run the case: {type(exc).__name__}: {exc}"}

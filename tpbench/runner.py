@@ -62,11 +62,12 @@ class Case:
     pass_: str
     variant: str
     device: str
+    repetition: int = 0
 
     @property
     def key(self) -> str:
         return case_key({"kernel": self.kernel.name, "problem_id": self.problem.id, "pass": self.pass_,
-                         "variant": self.variant, "device": self.device})
+                         "variant": self.variant, "device": self.device, "repetition": self.repetition})
 
     @property
     def label(self) -> str:
@@ -96,8 +97,14 @@ def matches(case: Case, expr: str) -> bool:
 
 
 def plan(suite: Suite, registry: Registry, device: str, kernel_refs: Iterable[str] = (),
-         filters: Iterable[str] = ()) -> list[Case]:
-    """All cases of a suite, in order: problem, then kernel, then pass."""
+         filters: Iterable[str] = (), repeat: int = 1) -> list[Case]:
+    """All cases of a suite, in order: problem, then kernel, then pass; ``repeat`` rounds of them.
+
+    Repetitions are whole rounds over the sweep, not back-to-back samples: a
+    machine's speed drifts over seconds to minutes (shared hosts, clocks), so
+    only repetitions spread in time are independent enough to compare runs
+    (``tpbench compare`` tests their medians).
+    """
     refs = list(kernel_refs)
     from_files = registry.resolve([r for r in refs if is_kernel_file(r)])
     named = registry.resolve([r for r in refs if not is_kernel_file(r)])
@@ -113,7 +120,8 @@ def plan(suite: Suite, registry: Registry, device: str, kernel_refs: Iterable[st
                 for variant in table["variants"]:
                     cases.append(Case(problem, kernel, pass_, variant, device))
     filters = list(filters)
-    return [c for c in cases if all(matches(c, f) for f in filters)]
+    kept = [c for c in cases if all(matches(c, f) for f in filters)]
+    return [dataclasses.replace(c, repetition=r) for r in range(repeat) for c in kept]
 
 
 def _now() -> str:
@@ -134,6 +142,7 @@ def base_record(case: Case) -> dict[str, Any]:
         "device": case.device,
         "pass": case.pass_,
         "variant": case.variant,
+        "repetition": case.repetition,
         "threads": torch.get_num_threads(),
         "started_at": _now(),
     }
@@ -196,6 +205,7 @@ class Runner:
         self.kernel_files = [str(f) for f in kernel_files]
         self.extra_metrics = extra_metrics
         self._prepared: _Prepared | None = None
+        self._gates: dict[tuple[str, str], GateResult] = {}  # verdicts reused by later repetitions
 
     def _prepare(self, case: Case, passes: list[str]) -> _Prepared:
         key = (case.kernel.name, case.problem.id)
@@ -208,7 +218,10 @@ class Runner:
             prep.module = build_module(case.kernel, case.problem, case.device)
             prep.build_s = time.perf_counter() - t0
             t0 = time.perf_counter()
-            prep.gate = run_gate(case.kernel, case.problem, prep.module, case.device, passes, seed=self.seed)
+            if key not in self._gates:
+                self._gates[key] = run_gate(case.kernel, case.problem, prep.module, case.device, passes,
+                                            seed=self.seed)
+            prep.gate = self._gates[key]
             prep.gate_s = time.perf_counter() - t0
         except Exception as exc:  # one kernel's failure is that case's result, not the sweep's
             prep.failure = _error_fields(exc)
@@ -301,9 +314,9 @@ class Runner:
 
         done = self.store.done_keys()
         todo = [c for c in cases if c.key not in done]
-        passes_of: dict[tuple[str, str], list[str]] = {}
+        passes_of: dict[tuple[str, str], set[str]] = {}
         for c in cases:
-            passes_of.setdefault((c.kernel.name, c.problem.id), []).append(c.pass_)
+            passes_of.setdefault((c.kernel.name, c.problem.id), set()).add(c.pass_)
         bar = tqdm(todo, disable=not progress, unit="case", dynamic_ncols=True, mininterval=1.0)
         pool = self._pool() if self.isolate else None
         try:

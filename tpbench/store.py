@@ -31,9 +31,12 @@ class ResultsWarning(UserWarning):
     """A line or file of a results directory that could not be used."""
 
 
+CASE_FIELDS = ("kernel", "problem_id", "pass", "variant", "device")
+
+
 def case_key(record: dict[str, Any]) -> str:
-    """Identity of a case within a run: kernel × problem × pass × variant × device."""
-    return "|".join(str(record.get(k)) for k in ("kernel", "problem_id", "pass", "variant", "device"))
+    """Identity of a case within a run: kernel × problem × pass × variant × device × repetition."""
+    return "|".join([*(str(record.get(k)) for k in CASE_FIELDS), str(record.get("repetition") or 0)])
 
 
 class RunStore:
@@ -150,12 +153,45 @@ def load_runs(refs: Iterable[str | os.PathLike], root: str | os.PathLike = "resu
         for record in read_cases(directory / CASES):
             record.setdefault("run_id", directory.name)
             rows.append(record)
-    df = pd.DataFrame(rows)
+    df = collapse_repetitions(pd.DataFrame(rows))
     if {"median_ms", "expressivity", "interactability"} <= set(df.columns):
         from tpbench.expressivity import add_normalised_runtime
 
         df = add_normalised_runtime(df)
     return df
+
+
+def collapse_repetitions(df):
+    """One row per case: repetitions (rounds of a run) merged.
+
+    ``median_ms`` becomes the median of the repetitions' medians,
+    ``repeat_medians_ms`` lists them, ``samples_ms`` pools the raw samples and
+    ``n_samples`` counts them; a case is ``ok`` only if every repetition was.
+    Other fields come from the first repetition.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if df.empty or "repetition" not in df or df["repetition"].fillna(0).max() == 0:
+        return df
+    keys = [c for c in ("run_id", *CASE_FIELDS) if c in df]
+    rows = []
+    for _, group in df.groupby(keys, sort=False, dropna=False):
+        row = group.iloc[0].to_dict()
+        ok = group[group["status"] == "ok"] if "status" in group else group.iloc[0:0]
+        if len(ok) == len(group) and "median_ms" in group:
+            medians = [float(m) for m in ok["median_ms"]]
+            row["repeat_medians_ms"] = medians
+            row["median_ms"] = float(np.median(medians))
+            if "samples_ms" in group:
+                row["samples_ms"] = [x for s in ok["samples_ms"] for x in (s or [])]
+                row["n_samples"] = len(row["samples_ms"])
+        elif len(ok) != len(group):
+            bad = group[group["status"] != "ok"].iloc[0]
+            row.update(status=bad["status"], reason=bad.get("reason"))
+        row["repetitions"] = len(group)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def load_manifest(ref: str | os.PathLike, root: str | os.PathLike = "results") -> dict[str, Any]:

@@ -51,7 +51,7 @@ from tpbench.variants import VARIANTS as _VARIANT_OPTIONS
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
 SUITE_KEYS = {"description", "device", "kernels", "exclude", "passes", "dtypes", "variants", "timing"}
-TIMING_KEYS = {"budget_s", "warmup_s", "min_warmup_calls", "min_samples", "max_samples", "target_rel_ci",
+TIMING_KEYS = {"repeat", "budget_s", "warmup_s", "min_warmup_calls", "min_samples", "max_samples", "target_rel_ci",
                "min_sample_s", "timer"}
 TABLE_KEYS = {"family", "kernels", "exclude", "passes", "dtypes", "batch", "dtype"}
 VARIANTS = tuple(_VARIANT_OPTIONS)  # eager, compile-default, -reduce-overhead, -max-autotune, -dynamic

@@ -62,11 +62,14 @@ def device_facts(device: str) -> dict:
 @click.option("--timeout", "timeout_s", type=float, default=300.0, show_default=True,
               help="Seconds a case may take in the isolated worker before it is recorded as a timeout.")
 @click.option("--progress/--no-progress", default=True)
+@click.option("--repeat", type=int, default=None,
+              help="Rounds over the whole sweep (independent repetitions for `tpbench compare`); "
+                   "default: the suite's [suite.timing] repeat, else 1.")
 @click.option("--metrics/--no-metrics", default=True, show_default=True,
               help="Fill expressivity and interactability for bilinear cases (cached per kernel and problem).")
 @click.option("--dry-run", is_flag=True, help="List the cases and exit.")
 def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed, timer, isolate, timeout_s,
-            progress, metrics, dry_run):
+            progress, repeat, metrics, dry_run):
     """Run a suite: gate every case for correctness, then time it; results go to OUT/<run-id>/."""
     import os
 
@@ -99,7 +102,12 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
     torch.set_num_threads(threads)
     timer = resolve_timer(device, timer or suite.timing.get("timer"))
     isolate = device.startswith("cuda") if isolate is None else isolate
-    cases = plan(suite, Registry.default(), device, kernels, filters)
+    timing = dict(suite.timing)
+    repeat = repeat or (manifest.get("repeat") if resume else None) or int(timing.pop("repeat", 1))
+    timing.pop("repeat", None)
+    if repeat < 1:
+        raise UserError(f"--repeat must be at least 1, got {repeat}")
+    cases = plan(suite, Registry.default(), device, kernels, filters, repeat=repeat)
     if not cases:
         raise UserError("no case to run: the suite, --kernel and --filter select nothing")
     if dry_run:
@@ -112,7 +120,7 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
             "suite": suite.name, "suite_path": str(suite.path.resolve()), "description": suite.description,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "argv": sys.argv, "device": device, "kernels": list(kernels), "filters": list(filters),
-            "threads": threads, "seed": seed,
+            "threads": threads, "seed": seed, "repeat": repeat,
             "settings": {"timing": suite.timing, "timer": timer, "isolate": isolate, "timeout_s": timeout_s,
                          "threads": threads},
             "environment": environment(threads),
@@ -126,7 +134,7 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
 
         cache = Path(out_dir) / ".cache" / "expressivity"
         extra = lambda case: runner_fields(case.kernel, case.problem, cache)  # noqa: E731
-    runner = Runner(store, suite.timing, seed=seed, extra_metrics=extra, timer=timer,
+    runner = Runner(store, timing, seed=seed, extra_metrics=extra, timer=timer,
                     peaks=store.manifest().get("peaks"), isolate=isolate, timeout_s=timeout_s,
                     kernel_files=[k for k in kernels if is_kernel_file(k)])
     try:

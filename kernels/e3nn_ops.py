@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 
+from tpbench.errors import UserError
 from tpbench.kernel import Kernel
 from tpbench.paths import tp_paths
 from tpbench.problem import Problem
@@ -101,9 +102,12 @@ class E3nnGate(Kernel):
     def supports(self, problem: Problem, device: str) -> str | None:
         if problem.op != "gate":
             return "gate layers only"
-        scalars, gates, gated = gate_split(problem)
-        if any(part != part.sort().irreps.simplify() and part != part.sort().irreps for part in (scalars, gates, gated)):
-            # nn.Gate reads its scalar input in sorted, merged order: an unsorted one is silently misread.
+        try:
+            parts = gate_split(problem)
+        except UserError as exc:
+            return str(exc)
+        if any(part != part.sort().irreps for part in parts):
+            # nn.Gate reads its input in sorted order: an unsorted one is silently misread.
             return "nn.Gate needs sorted scalar, gate and gated irreps"
         return super().supports(problem, device)
 

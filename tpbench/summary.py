@@ -20,6 +20,9 @@ def best_per_problem(df: pd.DataFrame) -> pd.DataFrame:
         ok = group[group["status"] == "ok"].sort_values("median_ms")
         row = {"problem": label, "pass": pass_, "kernels ok": len(ok),
                "incorrect": int((group["status"] == "incorrect").sum())}
+        if not len(ok) and "reason" in group:
+            # Say why nothing ran (e.g. "no valid path") rather than leaving a blank.
+            row["best"] = f"none: {group['reason'].mode().iloc[0]}" if group["reason"].notna().any() else "none"
         if len(ok):
             best = ok.iloc[0]
             row.update(best=best["kernel"], median_ms=best["median_ms"])

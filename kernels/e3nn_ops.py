@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import torch
 
-from tpbench.errors import UserError
 from tpbench.kernel import Kernel
 from tpbench.paths import tp_paths
 from tpbench.problem import Problem
-from tpbench.references import gate_split
+from tpbench.references import gate_split, gate_unsupported
 from tpbench_kernels.torch_cg import cg_flops
 
 
@@ -100,13 +99,10 @@ class E3nnGate(Kernel):
     bilinear = False
 
     def supports(self, problem: Problem, device: str) -> str | None:
-        if problem.op != "gate":
-            return "gate layers only"
-        try:
-            parts = gate_split(problem)
-        except UserError as exc:
-            return str(exc)
-        if any(part != part.sort().irreps for part in parts):
+        why = gate_unsupported(problem)
+        if why:
+            return why
+        if any(part != part.sort().irreps for part in gate_split(problem)):
             # nn.Gate reads its input in sorted order: an unsorted one is silently misread.
             return "nn.Gate needs sorted scalar, gate and gated irreps"
         return super().supports(problem, device)

@@ -29,10 +29,9 @@ from __future__ import annotations
 import torch
 from e3nn import o3
 
-from tpbench.errors import UserError
 from tpbench.kernel import Kernel
 from tpbench.problem import Problem
-from tpbench.references import gate_constants, gate_split, linear_instructions
+from tpbench.references import gate_constants, gate_split, gate_unsupported, linear_instructions
 
 
 class TorchLinear(torch.nn.Module):
@@ -156,13 +155,7 @@ class TorchGateKernel(Kernel):
     bilinear = False
 
     def supports(self, problem: Problem, device: str) -> str | None:
-        if problem.op != "gate":
-            return "gate layers only"
-        try:
-            gate_split(problem)
-        except UserError as exc:
-            return str(exc)
-        return super().supports(problem, device)
+        return gate_unsupported(problem) or super().supports(problem, device)
 
     def build(self, problem: Problem, device: str, dtype: torch.dtype) -> torch.nn.Module:
         return TorchGate(problem).to(device=device, dtype=dtype)

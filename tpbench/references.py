@@ -151,6 +151,19 @@ def gate_split(problem: Problem) -> tuple[o3.Irreps, o3.Irreps, o3.Irreps]:
     return o3.Irreps(scalars), o3.Irreps(gates), o3.Irreps(gated)
 
 
+def gate_unsupported(problem: Problem) -> str | None:
+    """Why ``problem`` is not a gate layer a gate kernel can run, or ``None``."""
+    from tpbench.errors import UserError
+
+    if problem.op != "gate":
+        return "gate layers only"
+    try:
+        gate_split(problem)
+    except UserError as exc:
+        return str(exc)
+    return None
+
+
 def gate_constants() -> dict[str, float]:
     """Second-moment normalisation constants e3nn uses for silu, tanh and sigmoid."""
     from e3nn.math import normalize2mom

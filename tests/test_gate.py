@@ -92,3 +92,12 @@ def test_full_batch_catches_indexing_overflow():
     gate = run_gate(Overflow(), problem, build_module(Overflow(), problem, "cpu"), "cpu", ["fwd"])
     assert gate.errors["fwd"] < 1e-5 and gate.errors["full_batch"] > 0.1
     assert "full_batch" in gate.failures["fwd"]
+
+
+@pytest.mark.parametrize("name", ["torch-cg", "gaunt-grid", "gaunt-fft", "vector-gaunt-grid"])
+def test_all_parity_combinations_pass_the_gate(name):
+    kernel = REGISTRY.get(name)
+    problem = shapes.mimo_all(1, batch=16, dtype="float64")
+    assert kernel.supports(problem, "cpu") is None
+    gate = run_gate(kernel, problem, build_module(kernel, problem, "cpu"), "cpu", ["fwd", "fwd+bwd"])
+    assert not gate.failures and not gate.crashed, gate.failures

@@ -82,3 +82,10 @@ def test_bad_family_arguments():
         shapes.make_problem("mimo", K=1)
     with pytest.raises(UserError, match="L must be"):
         shapes.make_problem("mimo", L=-1)
+
+
+def test_mimo_all_covers_every_parity_combination():
+    paths = tp_paths(shapes.mimo_all(1))
+    combos = {(paths.irreps_in1[p.i1].ir.p, paths.irreps_in2[p.i2].ir.p) for p in paths.paths}
+    assert combos == {(1, 1), (1, -1), (-1, 1), (-1, -1)}
+    assert "0o x 0o -> 0e" in paths.path_labels()

@@ -11,6 +11,7 @@ family                 problem
 ``simo(L)``            ``1xL ⊗ 1xL -> s2(2L)``
 ``mimo(L)``            ``s2(L) ⊗ s2(L) -> s2(2L)`` (Price of Freedom)
 ``mimo-ap(L)``         ``s2(L) ⊗ s2(L) -> s2ap(2L)``: shows kernels that miss odd paths
+``mimo-all(L)``        ``s2ap(L) ⊗ s2ap(L) -> s2ap(2L)``: all four input parity combinations
 ``channelwise``        ``mul x s2(L_hidden) ⊗ s2(L_sh) -> s2(L_sh)`` by MACE's recipe, uvu, per-sample
 ``fully_connected``    ``mul x s2(L) ⊗ s2(L) -> mul x s2(L)``, uvw, shared weights
 ``linear``             ``mul x s2(L) -> mul x s2(L)``, shared weights
@@ -72,6 +73,13 @@ def mimo_ap(L: int, batch: int = 10_000, dtype: str = "float32") -> Problem:
     L = _check_L(L)
     return Problem("tp", s2(L), s2ap(2 * L), s2(L), batch=batch, dtype=dtype,
                    family="mimo-ap", params=(("L", L),))
+
+
+def mimo_all(L: int, batch: int = 10_000, dtype: str = "float32") -> Problem:
+    """Both parities in and out: every parity combination, ``0o ⊗ 0o -> 0e`` included."""
+    L = _check_L(L)
+    return Problem("tp", s2ap(L), s2ap(2 * L), s2ap(L), batch=batch, dtype=dtype,
+                   family="mimo-all", params=(("L", L),))
 
 
 def channelwise_problem(in1: str, in2: str, target: str, batch: int, dtype: str, family: str,
@@ -160,6 +168,7 @@ FAMILIES: dict[str, Callable[..., Problem]] = {
     "simo": simo,
     "mimo": mimo,
     "mimo-ap": mimo_ap,
+    "mimo-all": mimo_all,
     "channelwise": channelwise,
     "fully_connected": fully_connected,
     "linear": linear,

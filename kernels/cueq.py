@@ -33,6 +33,7 @@ from e3nn import o3
 
 from tpbench.kernel import Kernel, Native
 from tpbench.paths import reorder_output, tp_paths
+from tpbench.references import linear_flops
 from tpbench.problem import Problem
 from tpbench_kernels.torch_cg import cg_flops
 
@@ -112,7 +113,7 @@ class _Cue(Kernel):
         return method
 
     def flops(self, problem: Problem) -> float | None:
-        return cg_flops(tp_paths(problem), problem.batch) if problem.op == "tp" else None
+        return cg_flops(tp_paths(problem), problem.batch) if problem.op == "tp" else linear_flops(problem)
 
     @staticmethod
     def _irreps(text):

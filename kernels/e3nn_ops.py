@@ -19,7 +19,7 @@ import torch
 from tpbench.kernel import Kernel
 from tpbench.paths import tp_paths
 from tpbench.problem import Problem
-from tpbench.references import gate_split, gate_unsupported
+from tpbench.references import gate_split, gate_unsupported, linear_flops
 from tpbench_kernels.torch_cg import cg_flops
 
 
@@ -87,8 +87,7 @@ class E3nnLinear(Kernel):
             device=device, dtype=dtype)
 
     def flops(self, problem: Problem) -> float:
-        native = self.native(problem)
-        return 2.0 * problem.batch * native.weight_numel * max(ir.dim for _, ir in problem.out)
+        return linear_flops(problem)
 
 
 class E3nnGate(Kernel):

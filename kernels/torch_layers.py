@@ -31,7 +31,7 @@ from e3nn import o3
 
 from tpbench.kernel import Kernel
 from tpbench.problem import Problem
-from tpbench.references import gate_constants, gate_split, gate_unsupported, linear_instructions
+from tpbench.references import gate_constants, gate_split, gate_unsupported, linear_flops, linear_instructions
 
 
 class TorchLinear(torch.nn.Module):
@@ -106,9 +106,7 @@ class TorchLinearKernel(Kernel):
         return TorchLinear(problem.in1, problem.out).to(device=device, dtype=dtype)
 
     def flops(self, problem: Problem) -> float:
-        per_sample = sum(2 * problem.in1[i].mul * problem.out[j].mul * problem.out[j].ir.dim
-                         for i, j, _ in linear_instructions(problem.in1, problem.out))
-        return float(per_sample * problem.batch)
+        return linear_flops(problem)
 
 
 class TorchGate(torch.nn.Module):

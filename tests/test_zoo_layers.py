@@ -75,3 +75,13 @@ def test_e3nn_gate_refuses_unsorted_input_it_would_misread():
 
     unsorted = Problem("gate", "2x0e+3x0o+1x0e+2x0e+3x0e+2x1o+3x2e", "2x0e+3x0o+1x0e+2x1o+3x2e")
     assert "sorted" in E3nnGate().supports(unsorted, "cpu")
+
+
+def test_linear_kernels_count_the_same_work():
+    from tpbench import shapes
+    from tpbench.registry import Registry
+
+    reg = Registry.default()
+    problem = shapes.linear(8, 2, batch=10)
+    counts = {reg.get(n).flops(problem) for n in ("torch-linear", "e3nn-linear", "cue-linear.naive.mul_ir")}
+    assert counts == {2.0 * 8 * 8 * (1 + 3 + 5) * 10}

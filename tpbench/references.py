@@ -107,6 +107,13 @@ def linear_instructions(irreps_in: o3.Irreps, irreps_out: o3.Irreps) -> list[tup
     return [(i, j, fan_in[j] ** -0.5) for i, j in pairs]
 
 
+def linear_flops(problem: Problem) -> float:
+    """Forward FLOPs of ``o3.Linear``: ``2 mul_in mul_out dim`` per instruction and sample."""
+    per_sample = sum(2 * problem.in1[i].mul * problem.out[j].mul * problem.out[j].ir.dim
+                     for i, j, _ in linear_instructions(problem.in1, problem.out))
+    return float(per_sample * problem.batch)
+
+
 class ReferenceLinear(torch.nn.Module):
     def __init__(self, problem: Problem):
         super().__init__()

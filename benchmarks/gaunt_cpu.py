@@ -1,9 +1,12 @@
 """CPU timings of the Gaunt kernels against grid baselines and CG kernels on ``mimo(L)``.
 
-Usage: ``python benchmarks/gaunt_cpu.py [--L 1-10] [--batch 10000] [--threads 2] [--only a,b]``.
+Usage: ``python benchmarks/gaunt_cpu.py [--L 1-10] [--batch 10000] [--threads 2] [--rounds 3] [--only a,b]``.
 
 Every row is ``mimo(L)``, fp32, ``torch.set_num_threads(threads)``, timed with
-``torch.utils.benchmark.Timer.blocked_autorange(min_run_time=0.5)`` (median).
+``torch.utils.benchmark.Timer.blocked_autorange(min_run_time=0.5)``; each cell is
+the median over ``rounds`` rounds of that timer's median, the columns interleaved
+within a round so that the machine's drift (and glibc's page-faulting heap
+state, which moves a case by up to 2x on small VMs) falls on all of them alike.
 Columns (ms) and what they compute:
 
 * ``gaunt-grid``, ``gaunt-grid-sep``, ``gaunt-grid-sep-dft``, ``gaunt-fft``, ``gaunt-fft-direct`` —
@@ -12,9 +15,9 @@ Columns (ms) and what they compute:
   ``((x Y1) ⊙ (y Y2)) Z`` with ``Y`` of shape ``(d, n_β n_α)``;
 * ``e3nn-s2`` — ``FromS2Grid(ToS2Grid(x) ⊙ ToS2Grid(y))`` at the smallest resolution at
   which it is exact (checked in float64 against the Gaunt reference before timing);
-* ``torch-cg``, ``e3nn-cg-full`` — full Clebsch–Gordan (every path, one output block per
-  path: *more* work than Gaunt, which keeps only the ``l1+l2+l3``-even paths, one block
-  per degree).
+* ``torch-cg``, ``e3nn-cg-full``, ``cue-cg-full.naive``, ``cg-sparse`` — full Clebsch–Gordan
+  (every path, one output block per path: *more* work than Gaunt, which keeps only the
+  ``l1+l2+l3``-even paths, one block per degree).
 
 Any column is skipped at L and above once its second forward call took > 10 s.
 
@@ -40,7 +43,7 @@ from tpbench_kernels._gaunt_common import gaunt_plan
 from tpbench_kernels._sphere import exact_sizes, grid_sh, gl_grid
 
 GAUNT = ("gaunt-grid", "gaunt-grid-sep", "gaunt-grid-sep-dft", "gaunt-fft", "gaunt-fft-direct")
-CG = ("torch-cg", "e3nn-cg-full")
+CG = ("torch-cg", "e3nn-cg-full", "cue-cg-full.naive", "cg-sparse")
 SLOW_S = 10.0
 
 
@@ -99,7 +102,8 @@ def modules(L: int, problem, skip: set[str], only: set[str] | None) -> dict[str,
             out["3-matmul"] = ThreeMatmul(problem, torch.float32)
         if want("e3nn-s2"):
             out["e3nn-s2"] = E3nnS2(L, e3nn_resolution(L))
-    out.update({name: build_module(by_name[name], problem, "cpu") for name in CG if want(name)})
+    out.update({name: build_module(by_name[name], problem, "cpu") for name in CG
+                if name in by_name and want(name) and by_name[name].supports(problem, "cpu") is None})
     return out
 
 
@@ -109,11 +113,11 @@ def time_ms(module, pass_: str, inputs) -> float:
     return tb.Timer("run()", globals={"run": run}).blocked_autorange(min_run_time=0.5).median * 1e3
 
 
-def row(L: int, batch: int, skip: set[str], only: set[str] | None) -> dict[str, dict[str, float]]:
+def row(L: int, batch: int, rounds: int, skip: set[str], only: set[str] | None) -> dict[str, dict[str, float]]:
     problem = mimo(L, batch=batch, dtype="float32")
     gen = torch.Generator().manual_seed(L)
     x = [t.float() for t in make_inputs(reference_for("gaunt", problem).native, batch, gen)]
-    result: dict[str, dict[str, float]] = {}
+    timed = {}
     for name, module in modules(L, problem, skip, only).items():
         with torch.no_grad():
             module(*x)  # first call: lazy setup (FFT plans, allocations) is not what we judge
@@ -121,9 +125,14 @@ def row(L: int, batch: int, skip: set[str], only: set[str] | None) -> dict[str, 
             module(*x)
         if time.perf_counter() - start > SLOW_S:
             skip.add(name)
-            continue
-        result[name] = {p: time_ms(module, p, x) for p in ("fwd", "fwd+bwd")}
-    return result
+        else:
+            timed[name] = module
+    samples = {name: {p: [] for p in ("fwd", "fwd+bwd")} for name in timed}
+    for _ in range(rounds):
+        for name, module in timed.items():
+            for p in ("fwd", "fwd+bwd"):
+                samples[name][p].append(time_ms(module, p, x))
+    return {name: {p: float(np.median(v)) for p, v in by_pass.items()} for name, by_pass in samples.items()}
 
 
 def table(rows: dict[int, dict[str, dict[str, float]]], pass_: str) -> str:
@@ -146,6 +155,7 @@ def main() -> None:
     ap.add_argument("--L", default="1-10", help="e.g. 1-10 or 2,6,10")
     ap.add_argument("--batch", type=int, default=10_000)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per L; cells are their median")
     ap.add_argument("--only", default="", help="comma-separated column names")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -155,9 +165,10 @@ def main() -> None:
     skip: set[str] = set()
     rows = {}
     for L in Ls:
-        rows[L] = row(L, args.batch, skip, only)
+        rows[L] = row(L, args.batch, args.rounds, skip, only)
         print(f"L={L}: " + ", ".join(f"{n} {v['fwd']:.3g}/{v['fwd+bwd']:.3g}" for n, v in rows[L].items()), flush=True)
-    print(f"\nmimo(L), batch {args.batch}, fp32, {torch.get_num_threads()} threads, torch {torch.__version__}\n")
+    print(f"\nmimo(L), batch {args.batch}, fp32, {torch.get_num_threads()} threads, {args.rounds} rounds, "
+          f"torch {torch.__version__}\n")
     for pass_ in ("fwd", "fwd+bwd"):
         print(table(rows, pass_) + "\n")
 

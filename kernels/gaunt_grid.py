@@ -22,8 +22,14 @@ projection is ``z_E = S Z_E``, ``z_O = D Z_O`` (``Z`` = twice the weighted
 harmonics; the equator node, if any, at half weight). Cost per sample
 ``2 G_h (d1 + d2 + d_out)`` flops + ``O(G_h)`` elementwise — half of the plain
 three-matmul transform ``2 G (d1 + d2 + d_out)``; ``O(L^4)`` for ``mimo(L)``.
-Tiny grids (``G (L+1)² < PLAIN_BELOW``, ``mimo(L <= 3)``) use the plain three
-products: there the split's extra small operations cost more than they save.
+Tiny grids (``G (L+1)² < PLAIN_BELOW``, ``mimo(L <= 3)``) skip the split (its extra
+small operations cost more than they save there) and run the three products
+feature-major (:class:`FeatureMajorProduct`): ``f = A₁ x₁ᵀ``, ``g = A₂ x₂ᵀ``,
+``zᵀ = Z (f ⊙ g)``, every intermediate ``(rows, batch)`` with the batch contiguous,
+and a hand-written backward. At these sizes the work is bound by memory and by
+BLAS efficiency, not by flops: batch-major products ``(B, d) @ (d, G)`` with
+``d, G`` of a few dozen run at a fraction of the speed of ``(G, d) @ (d, B)``,
+and autograd's backward of a transposed operand falls back to the slow shape.
 
 ``gaunt-grid-sep`` / ``gaunt-grid-sep-dft``: separable transforms,
 ``Y_lm = Q_l^|m|(cos β) T_m(α)``. The β step is, for each order ``k = |m|``, a
@@ -89,24 +95,24 @@ class DenseGrid(torch.nn.Module):
         self.k1, self.k2 = kinds_of(plan.in1), kinds_of(plan.in2)
         self.v1, self.v2, self.out_kinds = products(self.k1, self.k2)
         self.plain = len(self.out_kinds) == 1 and n_beta * n_alpha * Y.shape[1] < PLAIN_BELOW
-        n_sig = 2 + self.v1 + self.v2 + (2 if self.v1 or self.v2 else 0)
-        self.rows = chunk_rows(3 * n_beta * n_alpha * (1 if self.plain else n_sig), dtype.itemsize)
-        if self.plain:
+        if self.plain:  # unchunked: feature-major products are already cache-friendly in the batch
             self._plain(plan, n_beta, n_alpha, w, dtype)
             return
+        n_sig = 2 + self.v1 + self.v2 + (2 if self.v1 or self.v2 else 0)
+        self.rows = chunk_rows(3 * n_beta * n_alpha * n_sig, dtype.itemsize)
         self._inputs(1, plan.in1, Y, self.v1, dtype)
         self._inputs(2, plan.in2, Y, self.v2, dtype)
         self._outputs(plan, Wy, dtype)
 
     def _plain(self, plan: GauntPlan, n_beta: int, n_alpha: int, w: np.ndarray, dtype) -> None:
-        """Tiny grids: ``((x Y1) ⊙ (y Y2)) Z`` on the full grid (fewer, larger ops than the split)."""
+        """Tiny grids: ``A{n}`` ``(G, d_n)`` harmonics on the full grid, ``Z`` ``(d_out, G)`` weighted."""
         lmax = max(plan.lmax1, plan.lmax2, plan.lmax_out)
         Y = grid_sh(lmax, n_beta, n_alpha).reshape(n_beta * n_alpha, -1)
         wq = np.repeat(w * 2 * math.pi / n_alpha, n_alpha)[:, None]
         cols = lambda blocks: [sh_index(b.l, m) for b in blocks for m in range(-b.l, b.l + 1)]  # noqa: E731
-        self.register_buffer("Y1", torch.tensor(Y[:, cols(plan.in1)].T, dtype=dtype).contiguous())
-        self.register_buffer("Y2", torch.tensor(Y[:, cols(plan.in2)].T, dtype=dtype).contiguous())
-        self.register_buffer("Z", torch.tensor(wq * Y[:, cols(plan.out)], dtype=dtype).contiguous())
+        self.register_buffer("A1", torch.tensor(Y[:, cols(plan.in1)], dtype=dtype).contiguous())
+        self.register_buffer("A2", torch.tensor(Y[:, cols(plan.in2)], dtype=dtype).contiguous())
+        self.register_buffer("Z", torch.tensor((wq * Y[:, cols(plan.out)]).T, dtype=dtype).contiguous())
 
     def _inputs(self, n: int, blocks, Y: np.ndarray, need_v: bool, dtype) -> None:
         """``A{n}{cls}`` (d_cls, G_h) and ``perm{n}``: input columns reordered as [E class | O class]."""
@@ -153,13 +159,12 @@ class DenseGrid(torch.nn.Module):
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
         if self.plain:
-            return chunked(self._plain_forward, x1, x2, self.rows)
+            if torch.is_grad_enabled():  # also under torch.func transforms: they need the Function
+                return FeatureMajorProduct.apply(x1, x2, self.A1, self.A2, self.Z)[0]
+            return (self.Z @ (self.A1 @ x1.t()).mul_(self.A2 @ x2.t())).t()  # nothing to save: f ⊙= g in place
         # Permute once for the whole batch (not per chunk): one gather each way, cheap backward.
         x1, x2 = x1.index_select(1, self.perm1), x2.index_select(1, self.perm2)
         return chunked(self._forward, x1, x2, self.rows).index_select(1, self.perm)
-
-    def _plain_forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
-        return ((x1 @ self.Y1) * (x2 @ self.Y2)) @ self.Z
 
     def _forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
         f, g = self._grid(x1, 1, self.v1), self._grid(x2, 2, self.v2)
@@ -170,6 +175,58 @@ class DenseGrid(torch.nn.Module):
         fields = {k: (S[k], D[k]) for k in self.out_kinds}
         outs = [fields[kind][cls] @ getattr(self, name) for kind, cls, name in self.parts]
         return torch.cat(outs, dim=1)
+
+
+class FeatureMajorProduct(torch.autograd.Function):
+    """``z = (Z (A₁ x₁ᵀ ⊙ A₂ x₂ᵀ))ᵀ`` in the ``(rows, batch)`` layout, with its derivatives by hand.
+
+    Forward: ``f = A₁ x₁ᵀ``, ``g = A₂ x₂ᵀ`` (``(G, B)``; ``x₁ᵀ`` is a free view),
+    ``zᵀ = Z (f ⊙ g)``; ``z`` is returned as the ``(B, d_out)`` view of ``zᵀ``.
+    Backward, with ``h̄ = Zᵀ z̄ᵀ``: ``x̄₁ = (A₁ᵀ (h̄ ⊙ g))ᵀ``, ``x̄₂ = (A₂ᵀ (h̄ ⊙ f))ᵀ``
+    — every product again of the fast ``(small, small) @ (small, B)`` shape.
+    Autograd would compute ``x̄₁`` as ``(B, G) @ (G, d)`` to match the
+    transposed layout of ``x₁ᵀ``, the slow shape this layout exists to avoid.
+    Forward mode (``torch.func.jvp``, used by the expressivity metrics):
+    ``żᵀ = Z (A₁ ẋ₁ᵀ ⊙ g + f ⊙ A₂ ẋ₂ᵀ)``; ``vmap`` comes from the generated rule.
+
+    ``f``, ``g`` are returned as extra (non-differentiable) outputs so that both
+    modes can reuse them. Under ``create_graph`` the backward recomputes them
+    from ``x₁, x₂`` with differentiable operations, so the same formulas give
+    the double backward.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x1, x2, A1, A2, Z):
+        f, g = A1 @ x1.t(), A2 @ x2.t()
+        return (Z @ (f * g)).t(), f, g
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x1, x2, A1, A2, Z = inputs
+        _, f, g = output
+        ctx.mark_non_differentiable(f, g)
+        ctx.save_for_backward(x1, x2, A1, A2, Z, f, g)
+        ctx.save_for_forward(x1, x2, A1, A2, Z, f, g)
+
+    @staticmethod
+    def backward(ctx, grad, _f, _g):
+        x1, x2, A1, A2, Z, f, g = ctx.saved_tensors
+        graph = torch.is_grad_enabled()
+        if graph:  # create_graph: f, g must carry their dependence on x1, x2
+            f, g = A1 @ x1.t(), A2 @ x2.t()
+        h = Z.t() @ grad.t()
+        g1 = (A1.t() @ (h * g)).t() if ctx.needs_input_grad[0] else None
+        g2 = (A2.t() @ (h * f if graph else h.mul_(f))).t() if ctx.needs_input_grad[1] else None
+        return g1, g2, None, None, None
+
+    @staticmethod
+    def jvp(ctx, dx1, dx2, *_):
+        _, _, A1, A2, Z, f, g = ctx.saved_tensors
+        parts = [(A1 @ dx1.t()) * g if dx1 is not None else None, f * (A2 @ dx2.t()) if dx2 is not None else None]
+        dh = sum(p for p in parts if p is not None)
+        return (Z @ dh).t(), None, None
 
 
 class SeparableGrid(torch.nn.Module):

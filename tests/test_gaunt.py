@@ -51,9 +51,11 @@ def test_gate(name, problem):
     assert max(result.errors.values()) < 1e-10
 
 
+@pytest.mark.parametrize("problem", ["mixed", "mimo2"])
 @pytest.mark.parametrize("name", ALL)
-def test_double_backward(name):
-    problem = PROBLEMS["mixed"]
+def test_double_backward(name, problem):
+    """Both grid paths: mixed kinds (E/O split, autograd) and mimo(2) (feature-major, hand-written backward)."""
+    problem = PROBLEMS[problem]
     kernel = KERNELS[name]
     result = run_gate(kernel, problem, build_module(kernel, problem, "cpu"), "cpu", ["fwd+bwd+bwd"])
     assert not result.failures and not result.crashed
@@ -72,10 +74,29 @@ def test_gaunt_kernels_agree(problem):
             assert ((got - want).norm() / want.norm()).item() < 1e-10, name
 
 
+def test_feature_major_inference_and_repeated_backward():
+    """gaunt-grid's small-grid path: the in-place inference forward equals the autograd one, and a
+    retained graph gives the same gradients twice (the backward works in place on its own buffer only)."""
+    problem = PROBLEMS["mimo2"]
+    module = build_module(KERNELS["gaunt-grid"], problem, "cpu")
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(20, problem.in1.dim, generator=gen, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(20, problem.in2.dim, generator=gen, dtype=torch.float64, requires_grad=True)
+    with torch.no_grad():
+        inference = module(x, y)
+    out = module(x, y)
+    assert torch.equal(inference, out.detach())
+    cotangent = torch.randn(out.shape, generator=gen, dtype=torch.float64)
+    first = torch.autograd.grad(out, (x, y), cotangent, retain_graph=True)
+    second = torch.autograd.grad(out, (x, y), cotangent)
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+    assert torch.allclose(first[0], torch.func.vjp(lambda a: module(a, y.detach()), x.detach())[1](cotangent)[0])
+
+
 @pytest.mark.parametrize("name", GAUNT)
 @pytest.mark.parametrize("problem", [PROBLEMS[k] for k in ("mimo1", "mimo3", "mixed")], ids=str)
 def test_batch_chunks_change_nothing(name, problem):
-    """The cache-sized batch chunks (and the small-grid plain path) give the unchunked result."""
+    """The cache-sized batch chunks give the unchunked result (a no-op for gaunt-grid's unchunked small-grid path)."""
     module = build_module(KERNELS[name], problem, "cpu")
     gen = torch.Generator().manual_seed(3)
     x = torch.randn(50, problem.in1.dim, generator=gen, dtype=torch.float64)

@@ -1,12 +1,14 @@
 """CPU timings of the Gaunt kernels against grid baselines and CG kernels on ``mimo(L)``.
 
-Usage: ``python benchmarks/gaunt_cpu.py [--L 1-10] [--batch 10000] [--threads 2] [--rounds 3] [--only a,b]``.
+Usage: ``python benchmarks/gaunt_cpu.py [--L 1-10] [--batch 10000] [--threads 2] [--rounds 3] [--only a,b]
+[--system-heap]``.
 
 Every row is ``mimo(L)``, fp32, ``torch.set_num_threads(threads)``, timed with
 ``torch.utils.benchmark.Timer.blocked_autorange(min_run_time=0.5)``; each cell is
 the median over ``rounds`` rounds of that timer's median, the columns interleaved
 within a round so that the machine's drift (and glibc's page-faulting heap
-state, which moves a case by up to 2x on small VMs) falls on all of them alike.
+state) falls on all of them alike. The heap is pinned as in ``tpbench run``
+(:mod:`tpbench.heap`) unless ``--system-heap``.
 Columns (ms) and what they compute:
 
 * ``gaunt-grid``, ``gaunt-grid-sep``, ``gaunt-grid-sep-dft``, ``gaunt-fft``, ``gaunt-fft-direct`` —
@@ -35,6 +37,7 @@ import torch.utils.benchmark as tb
 from e3nn import o3
 
 import tpbench_kernels
+from tpbench import heap
 from tpbench.inputs import make_inputs, pass_function
 from tpbench.kernel import build_module, default_dtype
 from tpbench.references import reference_for
@@ -157,8 +160,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per L; cells are their median")
     ap.add_argument("--only", default="", help="comma-separated column names")
+    ap.add_argument("--system-heap", action="store_true", help="leave glibc's heap unpinned (tpbench.heap)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    heap_state = "system" if args.system_heap else heap.pin()
     Ls = (list(range(int(args.L.split("-")[0]), int(args.L.split("-")[1]) + 1)) if "-" in args.L
           else [int(v) for v in args.L.split(",")])
     only = set(filter(None, args.only.split(","))) or None
@@ -168,7 +173,7 @@ def main() -> None:
         rows[L] = row(L, args.batch, args.rounds, skip, only)
         print(f"L={L}: " + ", ".join(f"{n} {v['fwd']:.3g}/{v['fwd+bwd']:.3g}" for n, v in rows[L].items()), flush=True)
     print(f"\nmimo(L), batch {args.batch}, fp32, {torch.get_num_threads()} threads, {args.rounds} rounds, "
-          f"torch {torch.__version__}\n")
+          f"heap {heap_state}, torch {torch.__version__}\n")
     for pass_ in ("fwd", "fwd+bwd"):
         print(table(rows, pass_) + "\n")
 

@@ -43,8 +43,9 @@ instead of many short strided FFTs — faster on CPU at these sizes). Layout
 between steps. Cost per sample ``O(n_β L²)`` for the Legendre steps,
 ``O(n_β N log N)`` (FFT) or ``O(n_β N L)`` (DFT) for the α steps: ``O(L^3)``.
 
-All grid kernels run the batch in chunks sized so that the grid intermediates
-of a chunk stay in cache (:func:`tpbench_kernels._gaunt_common.chunked`).
+The split and separable paths run the batch in chunks sized so that the grid
+intermediates of a chunk stay in cache (:func:`tpbench_kernels._gaunt_common.chunked`);
+the small-grid feature-major path measured no faster in chunks and runs whole.
 
 Mixed-kind inputs (both ``p = (−1)^l`` and ``p = −(−1)^l`` blocks) use two grid
 products, ``u₁u₂`` and ``v₁v₂`` with ``u = f₊ + f₋``, ``v = f₊ − f₋``
@@ -95,7 +96,7 @@ class DenseGrid(torch.nn.Module):
         self.k1, self.k2 = kinds_of(plan.in1), kinds_of(plan.in2)
         self.v1, self.v2, self.out_kinds = products(self.k1, self.k2)
         self.plain = len(self.out_kinds) == 1 and n_beta * n_alpha * Y.shape[1] < PLAIN_BELOW
-        if self.plain:  # unchunked: feature-major products are already cache-friendly in the batch
+        if self.plain:
             self._plain(plan, n_beta, n_alpha, w, dtype)
             return
         n_sig = 2 + self.v1 + self.v2 + (2 if self.v1 or self.v2 else 0)

@@ -12,9 +12,10 @@ CPU
     at the start. Chosen over a fresh process per case because it works in the
     reused isolated worker and in-process alike, at no cost; over
     ``ru_maxrss`` because that never goes down, so a reused process would report
-    the largest earlier case. Caveat: memory the allocator already holds (freed
-    by an earlier case but not returned to the OS) is reused without raising the
-    RSS, so the delta is a lower bound of what the case allocates; the absolute
+    the largest earlier case. The heap's free memory is given back to the OS
+    first (:func:`tpbench.heap.release`), else memory freed by an earlier case
+    would be reused without raising the RSS. Where that is not possible (not
+    glibc) the delta is a lower bound of what the case allocates; the absolute
     peak is exact. tracemalloc does not see tensor storage, so it is not used.
 """
 
@@ -23,6 +24,8 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 from typing import Any, Iterator
+
+from tpbench import heap
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -51,6 +54,7 @@ def reset_peak_rss() -> bool:
 def cpu_peak() -> Iterator[dict[str, Any]]:
     """Fill the yielded dict with the peak RSS of the block (see the module docstring)."""
     out: dict[str, Any] = {}
+    heap.release()
     reset = reset_peak_rss()
     base = _status_kb("VmRSS")
     try:

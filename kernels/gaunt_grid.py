@@ -208,11 +208,14 @@ class FeatureMajorProduct(torch.autograd.Function):
         x1, x2, A1, A2, Z = inputs
         _, f, g = output
         ctx.mark_non_differentiable(f, g)
+        ctx.set_materialize_grads(False)  # else autograd fills two (G, B) zero gradients for f, g
         ctx.save_for_backward(x1, x2, A1, A2, Z, f, g)
         ctx.save_for_forward(x1, x2, A1, A2, Z, f, g)
 
     @staticmethod
     def backward(ctx, grad, _f, _g):
+        if grad is None:  # gradients are not materialised: z took no part in the loss
+            return None, None, None, None, None
         x1, x2, A1, A2, Z, f, g = ctx.saved_tensors
         graph = torch.is_grad_enabled()
         if graph:  # create_graph: f, g must carry their dependence on x1, x2

@@ -93,6 +93,18 @@ def test_feature_major_inference_and_repeated_backward():
     assert torch.allclose(first[0], torch.func.vjp(lambda a: module(a, y.detach()), x.detach())[1](cotangent)[0])
 
 
+def test_feature_major_derivatives_pass_gradcheck():
+    """The hand-written backward, double backward (recomputed under create_graph), forward mode
+    (``jvp``, as the expressivity metrics use it under ``vmap``) and undefined output gradients."""
+    problem = PROBLEMS["mimo1"]
+    module = build_module(KERNELS["gaunt-grid"], problem, "cpu")
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(6, problem.in1.dim, generator=gen, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(6, problem.in2.dim, generator=gen, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(module, (x, y), check_forward_ad=True, check_batched_forward_grad=True)
+    assert torch.autograd.gradgradcheck(module, (x, y))
+
+
 @pytest.mark.parametrize("name", GAUNT)
 @pytest.mark.parametrize("problem", [PROBLEMS[k] for k in ("mimo1", "mimo3", "mixed")], ids=str)
 def test_batch_chunks_change_nothing(name, problem):

@@ -5,13 +5,13 @@ again on ``free``) and hands the top of the heap back to the OS once more than
 ``M_TRIM_THRESHOLD`` is free there; both thresholds move with the sizes freed so
 far. A kernel whose large temporaries are freed in an unlucky order then
 page-faults every page of them on every call, and whether a process is in that
-state depends on what ran in it before. Measured (``gaunt-grid``, ``mimo(3)``,
-batch 10⁴, fp32, 2 threads): 1300–1600 minor faults per fwd+bwd call and
-9.6–10.5 ms, against ~100 faults and 6.8–7.1 ms with the heap pinned; the
-three-matmul transform of the same size happened not to fault (8.7–9.0 ms either
-way). That is the allocator, not the kernel. GPU kernels never pay it (PyTorch's
-CUDA caching allocator keeps freed blocks); on CPU the usual advice is
-jemalloc or tcmalloc.
+state depends on what ran in it before. Measured (``mimo(3)``, batch 10⁴, fp32,
+2 threads, fwd+bwd, two fresh processes each): ``gaunt-grid`` 1360–2190 minor
+faults per call and 10.4–11.4 ms, the three-matmul transform 770–960 faults and
+10.5–11.3 ms; pinned, ~100 and 0 faults, 7.4–7.6 and 9.5–9.8 ms. How much a
+kernel loses is the allocator's doing, not the kernel's. GPU kernels never pay
+it (PyTorch's CUDA caching allocator keeps freed blocks); on CPU the usual
+advice is jemalloc or tcmalloc.
 
 :func:`pin` does the same within glibc, no extra library: ``M_MMAP_MAX = 0``
 (every block from the heap) and a 2 GiB ``M_TRIM_THRESHOLD`` (setting it also

@@ -9,28 +9,21 @@ from __future__ import annotations
 
 import torch
 
-from tpbench_kernels.torch_cg import cg_flops
 from tpbench.kernel import Kernel
 from tpbench.paths import tp_paths
 from tpbench.problem import Problem
 from tpbench.references import ReferenceCG
+from tpbench_kernels.torch_cg import TorchCGKernel
 
 
-class ReferenceCGKernel(Kernel):
+class ReferenceCGKernel(TorchCGKernel):
+    """torch-cg's problems and FLOP count, computed by the oracle's per-path ``einsum``."""
+
     name = "reference-cg"
-    family = "cg"
-    backend = "torch"
-
-    def supports(self, problem: Problem, device: str) -> str | None:
-        if problem.op != "tp":
-            return "tensor products only"
-        return super().supports(problem, device)
+    dtypes = Kernel.dtypes
 
     def build(self, problem: Problem, device: str, dtype: torch.dtype) -> torch.nn.Module:
         return ReferenceCG(tp_paths(problem), problem.weights).to(device=device, dtype=dtype)
-
-    def flops(self, problem: Problem) -> float:
-        return cg_flops(tp_paths(problem), problem.batch)
 
 
 KERNELS = [ReferenceCGKernel()]

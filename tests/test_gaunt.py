@@ -30,6 +30,13 @@ def tp(in1: str, in2: str, out: str) -> Problem:
     return Problem("tp", in1, out, in2, batch=16, dtype="float64")
 
 
+def pair(problem: Problem, batch: int, seed: int, requires_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Float64 inputs for both operands of ``problem``."""
+    gen = torch.Generator().manual_seed(seed)
+    return tuple(torch.randn(batch, irreps.dim, generator=gen, dtype=torch.float64, requires_grad=requires_grad)
+                 for irreps in (problem.in1, problem.in2))
+
+
 PROBLEMS = {
     **{f"mimo{L}": mimo(L, batch=16, dtype="float64") for L in (1, 2, 3, 4)},
     **{f"mimo-ap{L}": mimo_ap(L, batch=16, dtype="float64") for L in (1, 2, 4)},
@@ -64,9 +71,7 @@ def test_double_backward(name, problem):
 
 @pytest.mark.parametrize("problem", [PROBLEMS[k] for k in ("mimo4", "mimo-ap4", "mixed")], ids=str)
 def test_gaunt_kernels_agree(problem):
-    gen = torch.Generator().manual_seed(1)
-    x = torch.randn(8, problem.in1.dim, generator=gen, dtype=torch.float64)
-    y = torch.randn(8, problem.in2.dim, generator=gen, dtype=torch.float64)
+    x, y = pair(problem, 8, seed=1)
     with torch.no_grad():
         want = reference_for("gaunt", problem)(x, y)
         for name in GAUNT:
@@ -79,14 +84,12 @@ def test_feature_major_inference_and_repeated_backward():
     retained graph gives the same gradients twice (the backward works in place on its own buffer only)."""
     problem = PROBLEMS["mimo2"]
     module = build_module(KERNELS["gaunt-grid"], problem, "cpu")
-    gen = torch.Generator().manual_seed(4)
-    x = torch.randn(20, problem.in1.dim, generator=gen, dtype=torch.float64, requires_grad=True)
-    y = torch.randn(20, problem.in2.dim, generator=gen, dtype=torch.float64, requires_grad=True)
+    x, y = pair(problem, 20, seed=4, requires_grad=True)
     with torch.no_grad():
         inference = module(x, y)
     out = module(x, y)
     assert torch.equal(inference, out.detach())
-    cotangent = torch.randn(out.shape, generator=gen, dtype=torch.float64)
+    cotangent = torch.randn(out.shape, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
     first = torch.autograd.grad(out, (x, y), cotangent, retain_graph=True)
     second = torch.autograd.grad(out, (x, y), cotangent)
     assert all(torch.equal(a, b) for a, b in zip(first, second))
@@ -98,9 +101,7 @@ def test_feature_major_derivatives_pass_gradcheck():
     (``jvp``, as the expressivity metrics use it under ``vmap``) and undefined output gradients."""
     problem = PROBLEMS["mimo1"]
     module = build_module(KERNELS["gaunt-grid"], problem, "cpu")
-    gen = torch.Generator().manual_seed(5)
-    x = torch.randn(6, problem.in1.dim, generator=gen, dtype=torch.float64, requires_grad=True)
-    y = torch.randn(6, problem.in2.dim, generator=gen, dtype=torch.float64, requires_grad=True)
+    x, y = pair(problem, 6, seed=5, requires_grad=True)
     assert torch.autograd.gradcheck(module, (x, y), check_forward_ad=True, check_batched_forward_grad=True)
     assert torch.autograd.gradgradcheck(module, (x, y))
 
@@ -110,9 +111,7 @@ def test_feature_major_derivatives_pass_gradcheck():
 def test_batch_chunks_change_nothing(name, problem):
     """The cache-sized batch chunks give the unchunked result (a no-op for gaunt-grid's unchunked small-grid path)."""
     module = build_module(KERNELS[name], problem, "cpu")
-    gen = torch.Generator().manual_seed(3)
-    x = torch.randn(50, problem.in1.dim, generator=gen, dtype=torch.float64)
-    y = torch.randn(50, problem.in2.dim, generator=gen, dtype=torch.float64)
+    x, y = pair(problem, 50, seed=3)
     with torch.no_grad():
         whole = module(x, y)
         module.rows = 7

@@ -210,7 +210,7 @@ class FeatureMajorProduct(torch.autograd.Function):
         ctx.mark_non_differentiable(f, g)
         ctx.set_materialize_grads(False)  # else autograd fills two (G, B) zero gradients for f, g
         ctx.save_for_backward(x1, x2, A1, A2, Z, f, g)
-        ctx.save_for_forward(x1, x2, A1, A2, Z, f, g)
+        ctx.save_for_forward(A1, A2, Z, f, g)
 
     @staticmethod
     def backward(ctx, grad, _f, _g):
@@ -227,7 +227,7 @@ class FeatureMajorProduct(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, dx1, dx2, *_):
-        _, _, A1, A2, Z, f, g = ctx.saved_tensors
+        A1, A2, Z, f, g = ctx.saved_tensors
         parts = [(A1 @ dx1.t()) * g if dx1 is not None else None, f * (A2 @ dx2.t()) if dx2 is not None else None]
         dh = sum(p for p in parts if p is not None)
         return (Z @ dh).t(), None, None

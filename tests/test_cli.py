@@ -85,6 +85,21 @@ def test_suite_typo_names_file_line_and_key(capsys, tmp_path):
     assert code == 2 and f"{path}:7" in err and "'LL'" in err
 
 
+@pytest.mark.parametrize("table, line", [("[suite]\n        devcie = \"cpu\"", 3),
+                                         ("[suite]\n        [suite.timing]\n        budjet_s = 1.0", 4)])
+def test_suite_header_typo_names_file_line_key_and_table(capsys, tmp_path, table, line):
+    path = _bad_suite(tmp_path, f'''
+        {table}
+
+        [[problems]]
+        family = "mimo"
+        L = [1]
+    ''')
+    code, _, err = run_cli(capsys, "run", "--suite", path, "--out", str(tmp_path / "out"))
+    where = "[suite.timing]" if "timing" in table else "[suite]"
+    assert code == 2 and f"{path}:{line}" in err and f"in {where}; expected one of" in err
+
+
 def test_malformed_irreps_in_suite(capsys, tmp_path):
     path = _bad_suite(tmp_path, '''
         [[problems]]

@@ -95,6 +95,13 @@ def _line_of(text: str, key: str, after: int = 0) -> int:
     return after or 1
 
 
+def _reject_unknown(path: Path, text: str, table: dict, allowed, where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise UserError(f"{path}:{_line_of(text, key)}: unknown key {key!r} in {where}; "
+                            f"expected one of {', '.join(sorted(allowed))}")
+
+
 def _table_lines(text: str, header: str) -> list[int]:
     return [text.count("\n", 0, m.start()) + 1 for m in re.finditer(rf"^[ \t]*{re.escape(header)}[ \t]*$", text, re.M)]
 
@@ -137,15 +144,9 @@ def load_suite(ref: str) -> Suite:
             raise UserError(f"{path}:{_line_of(text, key)}: unknown top-level key {key!r} "
                             "(expected [suite] and [[problems]])")
     head = data.get("suite", {})
-    for key in head:
-        if key not in SUITE_KEYS:
-            raise UserError(f"{path}:{_line_of(text, key)}: unknown key {key!r} in [suite]; "
-                            f"expected one of {', '.join(sorted(SUITE_KEYS))}")
+    _reject_unknown(path, text, head, SUITE_KEYS, "[suite]")
     timing = head.get("timing", {})
-    for key in timing:
-        if key not in TIMING_KEYS:
-            raise UserError(f"{path}:{_line_of(text, key)}: unknown key {key!r} in [suite.timing]; "
-                            f"expected one of {', '.join(sorted(TIMING_KEYS))}")
+    _reject_unknown(path, text, timing, TIMING_KEYS, "[suite.timing]")
     defaults = {
         "kernels": head.get("kernels", ["*"]),
         "exclude": head.get("exclude", []),

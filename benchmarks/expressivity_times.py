@@ -1,4 +1,4 @@
-"""Wall time of :func:`tpbench.expressivity.expressivity` per kernel and L (not a test).
+"""Wall time of :func:`tpbench.metrics.expressivity.expressivity` per kernel and L (not a test).
 
 Each case runs in a fresh process (so e3nn's Clebsch–Gordan caches and the
 kernel's build are counted, as in a first ``tpbench metrics`` call), one torch
@@ -18,10 +18,10 @@ import sys
 ONE_CASE = """
 import json, sys, time
 start = time.perf_counter()
-import tpbench_kernels
-from tpbench.expressivity import expressivity
-from tpbench.shapes import make_problem
-kernel = next(k for k in tpbench_kernels.BUILTINS if k.name == sys.argv[1])
+from tpbench.kernel.registry import Registry
+from tpbench.metrics.expressivity import expressivity
+from tpbench.spec.shapes import make_problem
+kernel = next(k for k in Registry.default().kernels.values() if k.name == sys.argv[1])
 r = expressivity(kernel, make_problem(sys.argv[2], L=int(sys.argv[3])))
 print(json.dumps({"E": r.expressivity, "I": r.interactability, "UB": r.upper_bound, "status": r.status,
                   "seconds": r.seconds, "process_s": time.perf_counter() - start, "reason": r.reason}))

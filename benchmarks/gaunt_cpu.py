@@ -8,7 +8,7 @@ Every row is ``mimo(L)``, fp32, ``torch.set_num_threads(threads)``, timed with
 the median over ``rounds`` rounds of that timer's median, the columns interleaved
 within a round so that the machine's drift (and glibc's page-faulting heap
 state) falls on all of them alike. The heap is pinned as in ``tpbench run``
-(:mod:`tpbench.heap`) unless ``--system-heap``.
+(:mod:`tpbench.measure.heap`) unless ``--system-heap``.
 Columns (ms) and what they compute:
 
 * ``gaunt-grid``, ``gaunt-grid-sep``, ``gaunt-grid-sep-dft``, ``gaunt-fft``, ``gaunt-fft-direct`` —
@@ -36,14 +36,15 @@ import torch
 import torch.utils.benchmark as tb
 from e3nn import o3
 
-import tpbench_kernels
-from tpbench import heap
-from tpbench.inputs import make_inputs, pass_function
-from tpbench.kernel import build_module, default_dtype
-from tpbench.references import reference_for
-from tpbench.shapes import mimo
-from tpbench_kernels._gaunt_common import gaunt_plan
-from tpbench_kernels._sphere import exact_sizes, grid_sh, gl_grid
+from tpbench.kernel.registry import Registry
+from tpbench.measure import heap
+from tpbench.oracle.inputs import make_inputs
+from tpbench.spec.passes import pass_function
+from tpbench.kernel.base import build_module, default_dtype
+from tpbench.oracle.references import reference_for
+from tpbench.spec.shapes import mimo
+from tpbench_kernels.gaunt.common import gaunt_plan
+from tpbench.math.sphere import exact_sizes, grid_sh, gl_grid
 
 GAUNT = ("gaunt-grid", "gaunt-grid-sep", "gaunt-grid-sep-dft", "gaunt-fft", "gaunt-fft-direct")
 CG = ("torch-cg", "e3nn-cg-full", "cue-cg-full.naive", "cg-sparse")
@@ -97,7 +98,7 @@ def e3nn_resolution(L: int) -> tuple[int, int]:
 
 def modules(L: int, problem, skip: set[str], only: set[str] | None) -> dict[str, torch.nn.Module]:
     """Every column's module for ``mimo(L)`` (fp32), built outside any timed region."""
-    by_name = {k.name: k for k in tpbench_kernels.BUILTINS}
+    by_name = {k.name: k for k in Registry.default().kernels.values()}
     want = lambda name: (only is None or name in only) and name not in skip  # noqa: E731
     out = {name: build_module(by_name[name], problem, "cpu") for name in GAUNT if name in by_name and want(name)}
     with default_dtype(torch.float32):
@@ -160,7 +161,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per L; cells are their median")
     ap.add_argument("--only", default="", help="comma-separated column names")
-    ap.add_argument("--system-heap", action="store_true", help="leave glibc's heap unpinned (tpbench.heap)")
+    ap.add_argument("--system-heap", action="store_true", help="leave glibc's heap unpinned (tpbench.measure.heap)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     heap_state = "system" if args.system_heap else heap.pin()

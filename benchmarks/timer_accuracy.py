@@ -25,11 +25,12 @@ import time
 import torch
 import torch.utils.benchmark as tbench
 
-from tpbench.inputs import for_kernel, make_inputs, pass_function
-from tpbench.kernel import build_module, torch_dtype
-from tpbench.registry import Registry
-from tpbench.shapes import make_problem
-from tpbench.timing import timer_for
+from tpbench.oracle.inputs import for_kernel, make_inputs
+from tpbench.spec.passes import pass_function
+from tpbench.kernel.base import build_module, torch_dtype
+from tpbench.kernel.registry import Registry
+from tpbench.spec.shapes import make_problem
+from tpbench.measure.timing import timer_for
 
 CASES = [
     ("e3nn-cg-full", "mimo", {"L": 2}),

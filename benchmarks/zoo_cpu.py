@@ -28,18 +28,19 @@ import time
 import torch
 from torch.utils.benchmark import Timer
 
-from tpbench.correctness import run_gate
-from tpbench.inputs import for_kernel, make_inputs, pass_function
-from tpbench.kernel import build_module
-from tpbench.shapes import gate, linear, mimo
-from tpbench_kernels import BUILTINS
+from tpbench.oracle.correctness import run_gate
+from tpbench.oracle.inputs import for_kernel, make_inputs
+from tpbench.spec.passes import pass_function
+from tpbench.kernel.base import build_module
+from tpbench.spec.shapes import gate, linear, mimo
+from tpbench.kernel.registry import Registry
 
 BATCH = 10_000
 SETTINGS = {"threads": 2, "timer": time.perf_counter}
 
 
 def kernel(name: str):
-    return next(k for k in BUILTINS if k.name == name)
+    return next(k for k in list(Registry.default().kernels.values()) if k.name == name)
 
 
 def time_case(k, problem, pass_: str, min_run_time: float) -> float | str:

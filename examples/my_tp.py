@@ -7,7 +7,7 @@ import torch
 from e3nn import o3
 
 import tpbench
-from tpbench.paths import tp_paths
+from tpbench.spec.paths import tp_paths
 
 
 class DenseEinsumTP(torch.nn.Module):

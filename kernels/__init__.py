@@ -1,25 +1,16 @@
-"""Built-in kernels, imported as ``tpbench_kernels``.
+"""tpbench's built-in kernels, installed as ``tpbench_kernels``, grouped by family.
 
-Every module in this package that defines ``KERNELS`` (a list of
-:class:`tpbench.Kernel` instances) contributes them; modules import their
-optional dependencies lazily, inside the kernel, so importing this package
-never fails for want of a GPU package.
+=============  ===========================================================
+``cg``         Clebsch–Gordan: dense per path, sparse, the float64 oracle as a kernel
+``gaunt``      Gaunt products: spherical grid, 2D Fourier, vector (cross-product) Gaunt
+``matrix``     the matrix tensor product
+``layers``     native linear, gate and grid-MLP layers
+``libraries``  wrappers of e3nn, cuEquivariance and OpenEquivariance
+=============  ===========================================================
+
+Each module lists its kernels in ``KERNELS``; tpbench's ``pyproject.toml``
+registers every such list in the entry-point group ``tpbench.kernels``, the
+same way a third-party package ships kernels. Optional dependencies are
+imported inside the kernels, so importing a module never fails for want of a
+GPU package.
 """
-
-from __future__ import annotations
-
-import importlib
-import pkgutil
-
-from tpbench.kernel import Kernel
-
-
-def _discover() -> list[Kernel]:
-    found: list[Kernel] = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        found.extend(getattr(module, "KERNELS", []))
-    return found
-
-
-BUILTINS: list[Kernel] = _discover()

@@ -10,8 +10,8 @@ REPO = Path(__file__).resolve().parent.parent
 USER_KERNEL = textwrap.dedent('''
     import torch
     from tpbench import Kernel
-    from tpbench.paths import tp_paths
-    from tpbench.references import ReferenceCG
+    from tpbench.spec.paths import tp_paths
+    from tpbench.oracle.references.cg import ReferenceCG
 
 
     class MyTP(Kernel):

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tpbench.cli import main
-from tpbench.store import case_key, read_cases
+from tpbench.results.store import case_key, read_cases
 
 
 def run_cli(capsys, *args):
@@ -47,9 +47,10 @@ def test_user_kernel_file_is_compared_with_builtins(capsys, tmp_path, tiny_suite
     code, _, err = run_cli(capsys, "run", "--suite", str(tiny_suite), "--kernel", str(user_kernel_file),
                            "--out", str(tmp_path), "--no-progress", "--filter", "pass=fwd")
     assert code == 0, err
-    [run_dir] = [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    kernels = {r["kernel"]: r["status"] for r in read_cases(run_dir / "cases.jsonl")}
+    [cases] = list(tmp_path.glob("*/cases.jsonl"))
+    kernels = {r["kernel"]: r["status"] for r in read_cases(cases)}
     assert kernels == {"torch-cg": "ok", "e3nn-cg-full": "ok", "my-tp": "ok"}
+    assert not (user_kernel_file.parent / "__pycache__").exists()  # loading a kernel file writes nothing beside it
 
 
 def _bad_suite(tmp_path, body):
@@ -121,7 +122,7 @@ def test_kernel_file_without_kernel(capsys, tmp_path):
 
 SLOW_KERNEL = '''
 import time
-from tpbench_kernels.torch_cg import TorchCGKernel
+from tpbench_kernels.cg.dense import TorchCGKernel
 
 
 class SlowCG(TorchCGKernel):
@@ -163,7 +164,7 @@ def test_interrupted_run_resumes_with_every_case_once(capsys, tmp_path, tiny_sui
 
 
 def test_repeat_runs_rounds_and_loader_merges_them(capsys, tmp_path, tiny_suite):
-    from tpbench.store import load_runs
+    from tpbench.results.store import load_runs
 
     code, _, err = run_cli(capsys, "run", "--suite", str(tiny_suite), "--out", str(tmp_path), "--no-progress",
                            "--repeat", "2", "--filter", "kernel=torch-cg", "--no-metrics")

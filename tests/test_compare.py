@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from runfactory import case, manifest, problem, scaled, write_run
-from tpbench.commands.compare import command
-from tpbench.compare import Evidence, compare_records, compare_runs, judge
-from tpbench.compare_format import as_markdown, as_text
+from tpbench.cli.commands.compare import command
+from tpbench.views.compare import Evidence, compare_records, compare_runs, judge
+from tpbench.views.compare_format import as_markdown, as_text
 
 sys.path.insert(0, str(Path(__file__).parent / "data"))
 import make_golden  # noqa: E402
@@ -169,7 +169,7 @@ def test_hostile_names_are_neutralised():
     rng = np.random.default_rng(0)
     a = [case("k|<b>\x1b[31m", "cg", prob, "fwd", rng=rng)]
     rows, unmatched = compare_records(a, a)
-    from tpbench.compare import Comparison
+    from tpbench.views.compare import Comparison
 
     comparison = Comparison("a", "b", rows, unmatched)
     assert "\x1b" not in as_text(comparison)

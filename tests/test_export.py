@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tpbench.commands.export import command
-from tpbench.errors import UserError
-from tpbench.export import export, read_table
-from tpbench.store import read_cases
+from tpbench.cli.commands.export import command
+from tpbench.spec.errors import UserError
+from tpbench.views.export import export, read_table
+from tpbench.results.store import read_cases
 
 DATA = Path(__file__).parent / "data" / "runs"
 RUN = DATA / "cpu-quick"

@@ -1,4 +1,4 @@
-"""Expressivity and interactability (tpbench.expressivity) against the values DESIGN.md pins."""
+"""Expressivity and interactability (tpbench.metrics.expressivity) against the values DESIGN.md pins."""
 
 import json
 import textwrap
@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-import tpbench_kernels
-from tpbench.commands.metrics import command
-from tpbench.expressivity import add_normalised_runtime, expressivity, expressivity_record, hom_basis, upper_bound
-from tpbench.paths import tp_paths
-from tpbench.registry import load_kernel_file
-from tpbench.shapes import channelwise, mimo, mimo_ap
+from tpbench.kernel.registry import Registry
+from tpbench.cli.commands.metrics import command
+from tpbench.metrics.expressivity import add_normalised_runtime, expressivity, expressivity_record, hom_basis, upper_bound
+from tpbench.spec.paths import tp_paths
+from tpbench.kernel.registry import load_kernel_file
+from tpbench.spec.shapes import channelwise, mimo, mimo_ap
 
-KERNELS = {k.name: k for k in tpbench_kernels.BUILTINS}
+KERNELS = {k.name: k for k in Registry.default().kernels.values()}
 LS = [1, 2, 3, 4]
 MIMO_AP_ALL = {1: 6, 2: 19, 3: 44, 4: 85}
 MIMO_AP_EVEN = {1: 5, 2: 14, 3: 30, 4: 55}

@@ -3,13 +3,15 @@
 import pytest
 import torch
 
-from tpbench import shapes
-from tpbench.correctness import run_gate
-from tpbench.kernel import build_module
-from tpbench.registry import Registry
-from tpbench.runner import Case, Runner
-from tpbench.store import RunStore
-from tpbench_kernels.torch_cg import TorchCGKernel
+from tpbench.spec import shapes
+from tpbench.oracle.correctness import run_gate
+from tpbench.kernel.base import build_module
+from tpbench.kernel.registry import Registry
+from tpbench.run.case import Case
+from tpbench.run.runner import Runner
+from tpbench.run.sweep import sweep
+from tpbench.results.store import RunStore
+from tpbench_kernels.cg.dense import TorchCGKernel
 
 PROBLEMS = [
     shapes.mimo(2, batch=40), shapes.mimo_ap(2, batch=40), shapes.siso(2, batch=40), shapes.simo(1, batch=40),
@@ -59,7 +61,7 @@ def test_wrong_sign_is_incorrect_and_never_timed(tmp_path):
     assert gate.errors["fwd"] > 0.1
     store = RunStore.create(tmp_path / "run", {})
     runner = Runner(store, {"budget_s": 0.05, "warmup_s": 0.0})
-    runner.run([Case(problem, kernel, "fwd", "eager", "cpu"), Case(problem, kernel, "fwd+bwd", "eager", "cpu")],
+    sweep(runner, [Case(problem, kernel, "fwd", "eager", "cpu"), Case(problem, kernel, "fwd+bwd", "eager", "cpu")],
                progress=False)
     records = store.records()
     assert [r["status"] for r in records] == ["incorrect", "incorrect"]

@@ -4,17 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-import tpbench_kernels
-from tpbench.correctness import run_gate
-from tpbench.kernel import build_module
-from tpbench.problem import Problem
-from tpbench.references import reference_for
-from tpbench.shapes import channelwise, linear, mimo, mimo_ap
-from tpbench_kernels._sphere import exact_sizes, gl_grid, grid_sh
+from tpbench.kernel.registry import Registry
+from tpbench.oracle.correctness import run_gate
+from tpbench.kernel.base import build_module
+from tpbench.spec.problem import Problem
+from tpbench.oracle.references import reference_for
+from tpbench.spec.shapes import channelwise, linear, mimo, mimo_ap
+from tpbench.math.sphere import exact_sizes, gl_grid, grid_sh
 
 GAUNT = ["gaunt-grid", "gaunt-grid-sep", "gaunt-grid-sep-dft", "gaunt-fft", "gaunt-fft-direct"]
 ALL = GAUNT + ["vector-gaunt-grid"]
-KERNELS = {k.name: k for k in tpbench_kernels.BUILTINS if k.name in ALL}
+KERNELS = {k.name: k for k in Registry.default().kernels.values() if k.name in ALL}
 
 
 @pytest.fixture(autouse=True, scope="module")

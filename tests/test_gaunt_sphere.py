@@ -5,9 +5,9 @@ import pytest
 import torch
 from e3nn import o3
 
-from tpbench.equivariance import group_elements
-from tpbench.kernel import default_dtype
-from tpbench_kernels._sphere import (exact_sizes, fft_size, gl_grid, grid_sh, legendre_q, legendre_q_dbeta,
+from tpbench.oracle.equivariance import group_elements
+from tpbench.kernel.base import default_dtype
+from tpbench.math.sphere import (exact_sizes, fft_size, gl_grid, grid_sh, legendre_q, legendre_q_dbeta,
                                      real_sh_xyz)
 
 
@@ -57,8 +57,8 @@ def test_sizes():
 
 def test_torus_fourier_series_of_harmonics():
     """gaunt-fft's SH -> 2D Fourier conversion reproduces Y_lm, on the far half of the torus too."""
-    from tpbench_kernels.gaunt_fft import phi_series, sin_integral, theta_series
-    from tpbench_kernels._sphere import real_sh
+    from tpbench_kernels.gaunt.fft import phi_series, sin_integral, theta_series
+    from tpbench.math.sphere import real_sh
 
     L = 6
     a = theta_series(L)

@@ -17,8 +17,8 @@ pytestmark = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ve
 
 PRELUDE = """
 import json, resource, torch
-from tpbench import heap
-from tpbench.memory import cpu_peak
+from tpbench.measure import heap
+from tpbench.measure.memory import cpu_peak
 MB = 1 << 20
 
 def faults_per_call(calls=12, mb=64):

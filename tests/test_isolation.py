@@ -4,10 +4,12 @@ import textwrap
 
 import pytest
 
-from tpbench.registry import Registry, load_kernel_file
-from tpbench.runner import Case, Runner
-from tpbench.shapes import make_problem
-from tpbench.store import RunStore
+from tpbench.kernel.registry import Registry, load_kernel_file
+from tpbench.run.case import Case
+from tpbench.run.runner import Runner
+from tpbench.run.sweep import sweep as run_sweep
+from tpbench.spec.shapes import make_problem
+from tpbench.results.store import RunStore
 
 BAD_KERNELS = textwrap.dedent('''
     import os
@@ -69,7 +71,7 @@ def sweep(tmp_path_factory):
              for i, name in enumerate(order)]
     store = RunStore.create(tmp / "run", {"suite": "test"})
     runner = Runner(store, TIMING, isolate=True, timeout_s=2.0, kernel_files=[str(path)], telemetry=False)
-    assert runner.run(cases, progress=False) == len(cases)
+    assert run_sweep(runner, cases, progress=False) == len(cases)
     return store.records()
 
 
@@ -102,7 +104,7 @@ def test_every_case_is_on_disk_with_its_identity(sweep):
 def test_worker_deaths_map_to_statuses():
     import signal
 
-    from tpbench.isolation import _death
+    from tpbench.run.worker import _death
 
     assert _death(-signal.SIGKILL)[0] == "oom"
     assert _death(-signal.SIGABRT) == ("error", "worker crashed: killed by SIGABRT")

@@ -1,7 +1,7 @@
 import torch
 from e3nn import o3
 
-from tpbench.layout import convert
+from tpbench.spec.layout import convert
 
 
 def test_layout_roundtrip_and_meaning():

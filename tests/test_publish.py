@@ -11,8 +11,8 @@ import numpy as np
 from click.testing import CliRunner
 
 from runfactory import case, manifest, problem, write_run
-from tpbench.commands.publish import command
-from tpbench.publish import publish, slug
+from tpbench.cli.commands.publish import command
+from tpbench.views.publish import publish, slug
 
 DATA = Path(__file__).parent / "data" / "runs"
 

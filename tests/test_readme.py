@@ -2,10 +2,10 @@
 
 from conftest import REPO
 
-from tpbench import shapes
-from tpbench.correctness import run_gate
-from tpbench.kernel import build_module
-from tpbench.registry import load_kernel_file
+from tpbench.spec import shapes
+from tpbench.oracle.correctness import run_gate
+from tpbench.kernel.base import build_module
+from tpbench.kernel.registry import load_kernel_file
 
 
 def test_readme_shows_the_example_verbatim():

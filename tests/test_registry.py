@@ -2,11 +2,11 @@ import importlib.metadata
 
 import pytest
 
-from tpbench import shapes
-from tpbench.correctness import run_gate
-from tpbench.errors import UserError
-from tpbench.kernel import Kernel, build_module
-from tpbench.registry import Registry, load_kernel_file
+from tpbench.spec import shapes
+from tpbench.oracle.correctness import run_gate
+from tpbench.spec.errors import UserError
+from tpbench.kernel.base import Kernel, build_module
+from tpbench.kernel.registry import Registry, load_kernel_file
 
 
 def test_builtins_are_registered_with_unique_names():

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from runfactory import case, manifest, problem, write_run
-from tpbench.errors import UserError
-from tpbench.report import build_report, load, report_html
+from tpbench.spec.errors import UserError
+from tpbench.views.report import build_report, load, report_html
 
 DATA = Path(__file__).parent / "data" / "runs"
 GOLDEN = [str(DATA / "cpu-quick"), str(DATA / "cuda-quick")]
@@ -154,7 +154,7 @@ def test_unknown_baseline_is_a_user_error(tmp_path):
 def test_report_command_writes_file(tmp_path):
     from click.testing import CliRunner
 
-    from tpbench.commands.report import command
+    from tpbench.cli.commands.report import command
 
     run = shutil.copytree(DATA / "cpu-quick", tmp_path / "results" / "cpu-quick")
     out = tmp_path / "out.html"

@@ -19,8 +19,8 @@ import pytest
 
 from cdp import CHROMIUM, Browser
 from runfactory import case, manifest, problem, write_run
-from tpbench.publish import publish
-from tpbench.report import build_report
+from tpbench.views.publish import publish
+from tpbench.views.report import build_report
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason=f"{CHROMIUM} is missing (Debian: apt-get install -y chromium)")

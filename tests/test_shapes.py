@@ -1,10 +1,10 @@
 import pytest
 from e3nn import o3
 
-from tpbench import shapes
-from tpbench.errors import UserError
-from tpbench.paths import tp_paths
-from tpbench.problem import Problem
+from tpbench.spec import shapes
+from tpbench.spec.errors import UserError
+from tpbench.spec.paths import tp_paths
+from tpbench.spec.problem import Problem
 
 
 def test_pof_families_irreps():

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from tpbench.stats import median_ci, summarize
+from tpbench.measure.stats import median_ci, summarize
 
 
 def test_median_iqr_min_mean_on_fixed_samples():

@@ -3,7 +3,7 @@ import warnings
 
 import pytest
 
-from tpbench.store import ResultsWarning, RunStore, find_run, load_runs, read_cases
+from tpbench.results.store import ResultsWarning, RunStore, find_run, load_runs, read_cases
 
 
 def test_append_load_and_tolerate_bad_lines(tmp_path):
@@ -35,7 +35,7 @@ def test_find_run(tmp_path):
     RunStore.create(tmp_path / "20260101-a", {})
     assert find_run("20260101-a", tmp_path).name == "20260101-a"
     assert find_run("latest", tmp_path).name == "20260101-a"
-    from tpbench.errors import UserError
+    from tpbench.spec.errors import UserError
 
     with pytest.raises(UserError, match="no run"):
         find_run("nope", tmp_path)

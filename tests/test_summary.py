@@ -1,6 +1,6 @@
 import pandas as pd
 
-from tpbench.summary import best_per_problem
+from tpbench.views.summary import best_per_problem
 
 
 def test_best_ranks_only_correct_kernels_and_says_why_none_ran():

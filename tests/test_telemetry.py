@@ -5,9 +5,9 @@ import time
 import pytest
 import torch
 
-from tpbench import peaks, telemetry
-from tpbench.memory import cpu_peak
-from tpbench.precision import precision
+from tpbench.measure import peaks, telemetry
+from tpbench.measure.memory import cpu_peak
+from tpbench.spec.precision import precision
 
 
 class FakeNVML:

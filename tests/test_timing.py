@@ -5,8 +5,8 @@ import itertools
 
 import pytest
 
-from tpbench.errors import UserError
-from tpbench.timing import (CPUTimer, CUDAColdTimer, CUDAEventTimer, CUDAGraphTimer, Timing, resolve_timer,
+from tpbench.spec.errors import UserError
+from tpbench.measure.timing import (CPUTimer, CUDAColdTimer, CUDAEventTimer, CUDAGraphTimer, Timing, resolve_timer,
                             timer_for)
 
 
@@ -134,7 +134,7 @@ def test_timer_choice_per_device():
 
 def test_graph_timer_falls_back_with_a_reason(monkeypatch):
     """Capture failing (here: no CUDA at all) times plain launches and records why."""
-    import tpbench.timing as timing
+    import tpbench.measure.timing as timing
 
     def broken_capture(fn, warmup_calls=3):
         raise RuntimeError("operation not permitted when stream is capturing")

@@ -8,12 +8,13 @@ is the same.
 import pytest
 import torch
 
-from tpbench.inputs import pass_function
-from tpbench.registry import Registry
-from tpbench.runner import Case, Runner
-from tpbench.shapes import make_problem
-from tpbench.suite import VARIANTS
-from tpbench.variants import CompiledMismatch, CompileError, prepare
+from tpbench.spec.passes import pass_function
+from tpbench.kernel.registry import Registry
+from tpbench.run.case import Case
+from tpbench.run.runner import Runner
+from tpbench.spec.shapes import make_problem
+from tpbench.run.suite import VARIANTS
+from tpbench.measure.variants import CompiledMismatch, CompileError, prepare
 
 REAL_COMPILE = torch.compile
 
@@ -85,7 +86,7 @@ def test_runner_times_a_compiled_case(eager_backend):
 
 
 def test_finalize_maps_gate_crashes_and_compiled_mismatches():
-    from tpbench.runner import finalize
+    from tpbench.run.runner import finalize
 
     assert finalize({"status": "error", "reason": "OutOfMemoryError: CUDA out of memory"})["status"] == "oom"
     assert finalize({"status": "error", "reason": "CompiledMismatch: differs"})["status"] == "incorrect"

@@ -4,13 +4,13 @@ import pytest
 import torch
 from e3nn import o3
 
-from tpbench.correctness import run_gate
-from tpbench.kernel import build_module
-from tpbench.problem import Problem
-from tpbench.shapes import channelwise, fully_connected, mimo, mimo_ap, model, linear
-from tpbench_kernels.cg_sparse import CGSparseKernel, nonzero_cg
-from tpbench_kernels.reference_cg import ReferenceCGKernel
-from tpbench_kernels.torch_cg import TorchCGKernel
+from tpbench.oracle.correctness import run_gate
+from tpbench.kernel.base import build_module
+from tpbench.spec.problem import Problem
+from tpbench.spec.shapes import channelwise, fully_connected, mimo, mimo_ap, model, linear
+from tpbench_kernels.cg.sparse import CGSparseKernel, nonzero_cg
+from tpbench_kernels.cg.reference import ReferenceCGKernel
+from tpbench_kernels.cg.dense import TorchCGKernel
 
 KERNEL = CGSparseKernel()
 F64 = dict(dtype="float64")

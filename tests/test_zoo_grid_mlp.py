@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from tpbench.correctness import run_gate
-from tpbench.kernel import build_module, default_dtype
-from tpbench.problem import Problem
-from tpbench.shapes import gate, linear, mimo
-from tpbench_kernels.grid_mlp import GridMLP, GridMLPKernel, equivariance_vs_resolution
+from tpbench.oracle.correctness import run_gate
+from tpbench.kernel.base import build_module, default_dtype
+from tpbench.spec.problem import Problem
+from tpbench.spec.shapes import gate, linear, mimo
+from tpbench_kernels.layers.grid_mlp import GridMLP, GridMLPKernel, equivariance_vs_resolution
 
 F64 = dict(dtype="float64")
 

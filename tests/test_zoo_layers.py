@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from tpbench.correctness import run_gate
-from tpbench.kernel import build_module
-from tpbench.problem import Problem
-from tpbench.shapes import gate, linear, mimo
-from tpbench_kernels.e3nn_ops import E3nnGate, E3nnLinear
-from tpbench_kernels.torch_layers import TorchGateKernel, TorchLinearKernel
+from tpbench.oracle.correctness import run_gate
+from tpbench.kernel.base import build_module
+from tpbench.spec.problem import Problem
+from tpbench.spec.shapes import gate, linear, mimo
+from tpbench_kernels.libraries.e3nn import E3nnGate, E3nnLinear
+from tpbench_kernels.layers.native import TorchGateKernel, TorchLinearKernel
 
 F64 = dict(dtype="float64")
 PASSES = ["fwd", "fwd+bwd", "fwd+bwd+bwd"]
@@ -70,16 +70,16 @@ def test_flops():
 
 
 def test_e3nn_gate_refuses_unsorted_input_it_would_misread():
-    from tpbench.problem import Problem
-    from tpbench_kernels.e3nn_ops import E3nnGate
+    from tpbench.spec.problem import Problem
+    from tpbench_kernels.libraries.e3nn import E3nnGate
 
     unsorted = Problem("gate", "2x0e+3x0o+1x0e+2x0e+3x0e+2x1o+3x2e", "2x0e+3x0o+1x0e+2x1o+3x2e")
     assert "sorted" in E3nnGate().supports(unsorted, "cpu")
 
 
 def test_linear_kernels_count_the_same_work():
-    from tpbench import shapes
-    from tpbench.registry import Registry
+    from tpbench.spec import shapes
+    from tpbench.kernel.registry import Registry
 
     reg = Registry.default()
     problem = shapes.linear(8, 2, batch=10)

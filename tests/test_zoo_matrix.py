@@ -3,13 +3,13 @@
 import pytest
 import torch
 
-from tpbench.correctness import run_gate
-from tpbench.equivariance import equivariance_errors
-from tpbench.kernel import build_module
-from tpbench.paths import tp_paths
-from tpbench.problem import Problem
-from tpbench.shapes import channelwise, mimo, mimo_ap, siso, simo
-from tpbench_kernels.matrix_tp import MatrixTPKernel
+from tpbench.oracle.correctness import run_gate
+from tpbench.oracle.equivariance import equivariance_errors
+from tpbench.kernel.base import build_module
+from tpbench.spec.paths import tp_paths
+from tpbench.spec.problem import Problem
+from tpbench.spec.shapes import channelwise, mimo, mimo_ap, siso, simo
+from tpbench_kernels.matrix.dense import MatrixTPKernel
 
 KERNEL = MatrixTPKernel()
 F64 = dict(dtype="float64")

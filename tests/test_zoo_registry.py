@@ -2,8 +2,8 @@
 
 import pytest
 
-import tpbench_kernels
-from tpbench.shapes import channelwise, fully_connected, gate, linear, mimo, mimo_ap, model, simo, siso
+from tpbench.kernel.registry import Registry
+from tpbench.spec.shapes import channelwise, fully_connected, gate, linear, mimo, mimo_ap, model, simo, siso
 
 ZOO = {"cg-sparse", "matrix-tp", "torch-linear", "torch-gate", "grid-mlp"}
 PROBLEMS = [siso(1), siso(2), simo(2), mimo(2), mimo_ap(2), channelwise(8, 2, 3), fully_connected(4, 2),
@@ -11,11 +11,11 @@ PROBLEMS = [siso(1), siso(2), simo(2), mimo(2), mimo_ap(2), channelwise(8, 2, 3)
 
 
 def _zoo():
-    return [k for k in tpbench_kernels.BUILTINS if k.name in ZOO]
+    return [k for k in Registry.default().kernels.values() if k.name in ZOO]
 
 
 def test_discovered_once():
-    names = [k.name for k in tpbench_kernels.BUILTINS]
+    names = [k.name for k in Registry.default().kernels.values()]
     assert ZOO <= set(names) and len(names) == len(set(names))
 
 

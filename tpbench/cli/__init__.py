@@ -1,0 +1,58 @@
+"""The ``tpbench`` command line (click).
+
+Commands live one per module in :mod:`tpbench.cli.commands`; each module that
+defines a click command named ``command`` is registered. Commands only parse
+arguments and call library functions. A :class:`~tpbench.spec.errors.UserError`
+(bad input) is printed as one line on stderr with exit code 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import click
+
+from tpbench.spec.errors import UserError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tpbench")
+def cli() -> None:
+    """Benchmark E(3)-equivariant tensor products: speed, memory, work, correctness, expressivity."""
+
+
+def _register() -> None:
+    import tpbench.cli.commands as pkg
+
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{pkg.__name__}.{info.name}")
+        command = getattr(module, "command", None)
+        if isinstance(command, click.Command):
+            cli.add_command(command)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        rv = cli.main(args=argv, prog_name="tpbench", standalone_mode=False)
+    except UserError as exc:
+        click.echo(f"tpbench: error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("tpbench: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    # With standalone_mode off, click returns a command's exit code instead of exiting.
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

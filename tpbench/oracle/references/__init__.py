@@ -1,0 +1,71 @@
+"""Float64 references: the oracles kernels are judged by, one per operation.
+
+A kernel names the math it computes (``Kernel.operation``); the judge comes
+from this table, never from the kernel. Each builder is
+``builder(problem, native, **params) -> float64 module`` with a ``.native``
+attribute (what it consumes and produces); ``native`` lets a kernel's output
+block order be matched (full CG in another path order, say) without changing
+the math. Parameters of an operation are part of its name:
+``"grid-mlp(q=3)"`` is the grid MLP at resolution factor 3.
+
+==================  ==========================================================
+operation           reference
+==================  ==========================================================
+``cg``              :mod:`.cg` — Clebsch–Gordan tensor product, e3nn's normalisation
+``linear``          :mod:`.layers` — e3nn's ``o3.Linear``
+``gate``            :mod:`.layers` — e3nn's ``nn.Gate``
+``gaunt``           :mod:`.gaunt` — projection of the product of spherical signals
+``vector-gaunt``    :mod:`.gaunt` — Gaunt plus the cross product of surface gradients
+``matrix``          :mod:`.matrix` — the matrix TP (couple by a matrix product)
+``grid-mlp(q=Q)``   :mod:`.grid_mlp` — pointwise MLP on a Gauss–Legendre grid
+==================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Callable
+
+import torch
+
+from tpbench.oracle.references import cg, gaunt, grid_mlp, layers, matrix
+from tpbench.spec.errors import UserError
+from tpbench.spec.native import Native
+from tpbench.spec.problem import Problem
+
+REFERENCES: dict[str, Callable[..., torch.nn.Module]] = {
+    "cg": cg.cg,
+    "linear": layers.linear,
+    "gate": layers.gate,
+    "gaunt": gaunt.gaunt,
+    "vector-gaunt": gaunt.vector_gaunt,
+    "matrix": matrix.matrix,
+    "grid-mlp": grid_mlp.grid_mlp,
+}
+
+_NAME = re.compile(r"^([\w-]+)(?:\((.*)\))?$")
+
+
+def parse_operation(operation: str) -> tuple[str, dict[str, int]]:
+    """``"grid-mlp(q=3)"`` -> ``("grid-mlp", {"q": 3})``; integer parameters only."""
+    match = _NAME.match(operation.strip())
+    if not match or match.group(1) not in REFERENCES:
+        raise UserError(f"no reference for operation {operation!r}; known: {', '.join(REFERENCES)}")
+    params = {}
+    for item in filter(None, (match.group(2) or "").split(",")):
+        key, _, value = item.partition("=")
+        if not value.strip().lstrip("-").isdigit():
+            raise UserError(f"operation {operation!r}: parameter {item.strip()!r} is not name=integer")
+        params[key.strip()] = int(value)
+    return match.group(1), params
+
+
+def reference_for(operation: str, problem: Problem, native: Native | None = None) -> torch.nn.Module:
+    """The float64 module of ``operation`` on ``problem`` (in ``native``'s output order where it has one)."""
+    name, params = parse_operation(operation)
+    try:
+        inspect.signature(REFERENCES[name]).bind(problem, native, **params)
+    except TypeError as exc:
+        raise UserError(f"operation {operation!r}: {exc}") from None
+    return REFERENCES[name](problem, native, **params)

@@ -1,0 +1,194 @@
+"""The results store: a run directory of plain JSON, append-only.
+
+Layout of ``results/<run-id>/``::
+
+    run.json      the manifest: schema version, suite, settings, environment
+    cases.jsonl   one JSON object per finished case, appended and flushed
+                  (and fsync'ed) as the case finishes
+
+Loading never runs code (JSON only, never pickle). A line that is truncated
+(a run killed mid-write) or written by a newer schema is reported with its
+file and line number and skipped; the rest loads. Appending after a truncated
+tail first cuts the partial line so the file stays one object per line.
+
+The fields of a case line are documented in the README ("Results schema").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Iterable
+
+SCHEMA_VERSION = 1
+MANIFEST = "run.json"
+CASES = "cases.jsonl"
+
+
+class ResultsWarning(UserWarning):
+    """A line or file of a results directory that could not be used."""
+
+
+CASE_FIELDS = ("kernel", "problem_id", "pass", "variant", "device")
+
+
+def case_key(record: dict[str, Any]) -> str:
+    """Identity of a case within a run: kernel × problem × pass × variant × device × repetition."""
+    return "|".join([*(str(record.get(k)) for k in CASE_FIELDS), str(record.get("repetition") or 0)])
+
+
+class RunStore:
+    """A run directory opened for appending."""
+
+    def __init__(self, directory: str | os.PathLike):
+        self.dir = Path(directory)
+
+    @property
+    def run_id(self) -> str:
+        return self.dir.name
+
+    @classmethod
+    def create(cls, directory: str | os.PathLike, manifest: dict[str, Any]) -> "RunStore":
+        store = cls(directory)
+        store.dir.mkdir(parents=True, exist_ok=False)
+        data = {"schema_version": SCHEMA_VERSION, "run_id": store.run_id, **manifest}
+        (store.dir / MANIFEST).write_text(json.dumps(data, indent=2, default=str) + "\n")
+        (store.dir / CASES).touch()
+        return store
+
+    def manifest(self) -> dict[str, Any]:
+        return json.loads((self.dir / MANIFEST).read_text())
+
+    def _repair_tail(self) -> None:
+        path = self.dir / CASES
+        if not path.exists():
+            return
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            cut = data.rfind(b"\n") + 1
+            with open(path, "r+b") as f:
+                f.truncate(cut)
+            warnings.warn(f"{path}: dropped a truncated last line (a run stopped mid-write)", ResultsWarning)
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Write one finished case durably."""
+        line = json.dumps({"schema": SCHEMA_VERSION, **record}, default=_jsonable, allow_nan=True)
+        self._repair_tail()
+        with open(self.dir / CASES, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def records(self) -> list[dict[str, Any]]:
+        return read_cases(self.dir / CASES)
+
+    def done_keys(self) -> set[str]:
+        return {case_key(r) for r in self.records()}
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    return str(value)
+
+
+def read_cases(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every valid case line of a ``cases.jsonl``; bad lines are warned about with file and line."""
+    records = []
+    path = Path(path)
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                warnings.warn(f"{path}:{number}: unreadable line skipped ({exc.msg})", ResultsWarning)
+                continue
+            if not isinstance(record, dict):
+                warnings.warn(f"{path}:{number}: not a JSON object, skipped", ResultsWarning)
+                continue
+            schema = record.get("schema", 1)
+            if not isinstance(schema, int):
+                warnings.warn(f"{path}:{number}: schema {schema!r} is not a version number, skipped", ResultsWarning)
+                continue
+            if schema > SCHEMA_VERSION:
+                warnings.warn(f"{path}:{number}: schema {record.get('schema')} is newer than this tpbench "
+                              f"({SCHEMA_VERSION}), skipped", ResultsWarning)
+                continue
+            records.append(record)
+    return records
+
+
+def find_run(ref: str | os.PathLike, root: str | os.PathLike = "results") -> Path:
+    """A run directory given its path, its id under ``root``, or ``latest``."""
+    from tpbench.spec.errors import UserError
+
+    if str(ref) == "latest":
+        runs = sorted((p for p in Path(root).glob(f"*/{CASES}")), key=lambda p: p.stat().st_mtime)
+        if not runs:
+            raise UserError(f"no run under {root}/ yet: start one with `tpbench run`")
+        return runs[-1].parent
+    for candidate in (Path(ref), Path(root) / str(ref)):
+        if (candidate / CASES).exists():
+            return candidate
+    raise UserError(f"no run {str(ref)!r}: expected a directory holding {CASES} (or a run id under {root}/)")
+
+
+def load_runs(refs: Iterable[str | os.PathLike], root: str | os.PathLike = "results"):
+    """Cases of one or more runs as a pandas DataFrame (one row per case, ``run_id`` column added)."""
+    import pandas as pd
+
+    rows = []
+    for ref in refs:
+        directory = find_run(ref, root)
+        for record in read_cases(directory / CASES):
+            record.setdefault("run_id", directory.name)
+            rows.append(record)
+    return collapse_repetitions(pd.DataFrame(rows))
+
+
+def collapse_repetitions(df):
+    """One row per case: repetitions (rounds of a run) merged.
+
+    ``median_ms`` becomes the median of the repetitions' medians,
+    ``repeat_medians_ms`` lists them, ``samples_ms`` pools the raw samples and
+    ``n_samples`` counts them; a case is ``ok`` only if every repetition was.
+    Other fields come from the first repetition.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if df.empty or "repetition" not in df or df["repetition"].fillna(0).max() == 0:
+        return df
+    keys = [c for c in ("run_id", *CASE_FIELDS) if c in df]
+    rows = []
+    for _, group in df.groupby(keys, sort=False, dropna=False):
+        row = group.iloc[0].to_dict()
+        ok = group[group["status"] == "ok"] if "status" in group else group.iloc[0:0]
+        if len(ok) == len(group) and "median_ms" in group:
+            medians = [float(m) for m in ok["median_ms"]]
+            row["repeat_medians_ms"] = medians
+            row["median_ms"] = float(np.median(medians))
+            if "samples_ms" in group:
+                row["samples_ms"] = [x for s in ok["samples_ms"] for x in (s or [])]
+                row["n_samples"] = len(row["samples_ms"])
+        elif len(ok) != len(group):
+            bad = group[group["status"] != "ok"].iloc[0]
+            row.update(status=bad["status"], reason=bad.get("reason"))
+        row["repetitions"] = len(group)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def load_manifest(ref: str | os.PathLike, root: str | os.PathLike = "results") -> dict[str, Any]:
+    directory = find_run(ref, root)
+    try:
+        return json.loads((directory / MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        warnings.warn(f"{directory / MANIFEST}: unreadable manifest ({exc})", ResultsWarning)
+        return {"run_id": directory.name}

@@ -1,0 +1,49 @@
+"""The sweep: every case of a plan not yet in the store, in this process or in a reused worker.
+
+Each finished case is appended to the store at once, so Ctrl-C or a crash of
+the parent loses nothing already measured and ``--resume`` skips it. With
+``runner.isolate`` the cases run in a worker (:mod:`tpbench.run.worker`), so a
+segfault or a hang is that case's ``error`` or ``timeout``, not the sweep's.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from tpbench.run.case import Case, now
+from tpbench.run.runner import Runner
+from tpbench.run.worker import IsolatedRunner, WorkerConfig
+from tpbench.spec.passes import sort_passes
+
+
+def sweep(runner: Runner, cases: list[Case], progress: bool = True) -> int:
+    """Run every case not already in ``runner.store``; return how many ran."""
+    from tqdm import tqdm
+
+    done = runner.store.done_keys()
+    todo = [c for c in cases if c.key not in done]
+    passes_of: dict[tuple[str, str], set[str]] = {}
+    for c in cases:
+        passes_of.setdefault((c.kernel.name, c.problem.id), set()).add(c.pass_)
+    bar = tqdm(todo, disable=not progress, unit="case", dynamic_ncols=True, mininterval=1.0)
+    pool = worker_pool(runner) if runner.isolate else None
+    try:
+        for case in bar:
+            bar.set_description(case.label[:70])
+            passes = sort_passes(passes_of[(case.kernel.name, case.problem.id)])
+            record = pool.run(case, passes) if pool is not None else runner.run_case(case, passes)
+            record["finished_at"] = now()
+            runner.store.append(record)
+    finally:
+        if pool is not None:
+            pool.close()
+        runner.release()
+    return len(todo)
+
+
+def worker_pool(runner: Runner) -> IsolatedRunner:
+    """A worker that runs cases exactly as ``runner`` would, in another process."""
+    config = WorkerConfig(timing={**runner.timing, "timer": runner.timer}, seed=runner.seed,
+                          threads=torch.get_num_threads(), kernel_files=runner.kernel_files,
+                          peaks=runner.peaks, telemetry=runner.telemetry)
+    return IsolatedRunner(config, runner.timeout_s, extra_metrics=runner.extra_metrics)

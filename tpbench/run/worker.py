@@ -1,0 +1,182 @@
+"""Cases in a worker process: a crash, an out-of-memory or a hang is one case's result.
+
+The parent keeps one worker (``multiprocessing`` *spawn* context: a fresh
+interpreter, no forked CUDA state) and sends it one case at a time as plain
+data — the problem dict, the kernel name, the pass, the variant, the device
+and the passes to gate — together, once, with the ``--kernel`` files so user
+kernels load in the worker too. The worker rebuilds the case, runs it with an
+ordinary :class:`~tpbench.run.runner.Runner` (so a kernel's module and gate are
+reused across its passes, as in-process) and sends the record back.
+
+The parent waits at most ``timeout_s`` per case. Then:
+
+=================================  =========================================
+what happened                      the case's record
+=================================  =========================================
+a record came back                 that record
+no answer within ``timeout_s``     ``timeout``; the worker is killed
+the worker died by a signal        ``error`` naming it (SIGSEGV, SIGABRT, …);
+                                   ``oom`` for SIGKILL, which on Linux is
+                                   almost always the kernel's OOM killer
+the worker exited                  ``error`` with its exit code
+=================================  =========================================
+
+and the next case starts a fresh worker. Starting one costs seconds
+(importing torch and e3nn), which is why a healthy worker is reused; the
+start-up wait is not charged to a case's timeout.
+
+``extra_metrics`` (a callable on the parent's :class:`~tpbench.run.runner.Case`)
+cannot cross the process boundary; the parent applies it to every record
+that passed the build (it has ``errors``), as the in-process runner does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import signal
+from multiprocessing.connection import wait
+from typing import Any, Callable
+
+from tpbench.run.case import Case, base_record
+
+STARTUP_TIMEOUT_S = 300.0
+
+
+@dataclasses.dataclass
+class WorkerConfig:
+    """Everything a worker needs besides the cases themselves (plain, picklable data)."""
+
+    timing: dict[str, Any]
+    seed: int = 0
+    threads: int = 1
+    kernel_files: list[str] = dataclasses.field(default_factory=list)
+    peaks: dict[str, Any] | None = None
+    telemetry: bool = True
+
+
+def task_of(case, passes: list[str]) -> dict[str, Any]:
+    return {"problem": case.problem.to_dict(), "kernel": case.kernel.name, "pass": case.pass_,
+            "variant": case.variant, "device": case.device, "repetition": case.repetition,
+            "passes": list(passes)}
+
+
+def worker_main(conn, config: WorkerConfig) -> None:
+    """The worker's loop: rebuild each case from plain data, run it, send the record back."""
+    import torch
+
+    from tpbench.kernel.registry import Registry
+    from tpbench.run.runner import Runner
+    from tpbench.spec.problem import Problem
+
+    torch.set_num_threads(config.threads)
+    registry = Registry.default()
+    registry.resolve(config.kernel_files)
+    timing = dict(config.timing)
+    runner = Runner(None, timing, seed=config.seed, timer=timing.pop("timer", None), peaks=config.peaks,
+                    telemetry=config.telemetry)
+    conn.send("ready")
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:  # the parent went away
+            return
+        if task is None:
+            return
+        try:
+            case = Case(Problem.from_dict(task["problem"]), registry.get(task["kernel"]), task["pass"],
+                        task["variant"], task["device"], task.get("repetition", 0))
+            record = runner.run_case(case, task["passes"])
+        except Exception as exc:  # rebuilding the case failed: that case's error, the worker lives on
+            record = {"status": "error", "reason": f"worker could not run the case: {type(exc).__name__}: {exc}"}
+        conn.send(record)
+
+
+def _death(exitcode: int | None) -> tuple[str, str]:
+    """``(status, reason)`` for a worker that ended without answering."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        if -exitcode == signal.SIGKILL:
+            return "oom", f"worker killed by {name} (most likely the kernel's out-of-memory killer)"
+        return "error", f"worker crashed: killed by {name}"
+    return "error", f"worker exited with code {exitcode} without a result"
+
+
+class IsolatedRunner:
+    """Runs cases one at a time in a reused spawned worker (see the module docstring)."""
+
+    def __init__(self, config: WorkerConfig, timeout_s: float = 300.0,
+                 extra_metrics: Callable | None = None, startup_timeout_s: float = STARTUP_TIMEOUT_S):
+        self.config, self.timeout_s = config, timeout_s
+        self.extra_metrics = extra_metrics
+        self.startup_timeout_s = startup_timeout_s
+        self._proc = None
+        self._conn = None
+        self.starts = 0
+
+    def _start(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=worker_main, args=(child, self.config), name="tpbench-worker", daemon=True)
+        proc.start()
+        child.close()
+        self._proc, self._conn = proc, parent
+        self.starts += 1
+        answer = self._wait(self.startup_timeout_s)
+        if answer != ("ok", "ready"):
+            status, reason = answer if answer[0] != "ok" else ("error", f"unexpected {answer[1]!r}")
+            self._kill()
+            raise RuntimeError(f"the isolated worker did not start: {status}: {reason}")
+
+    def _wait(self, timeout: float) -> tuple[str, Any]:
+        """``("ok", message)``, ``("timeout", why)`` or a death's ``(status, reason)``."""
+        ready = wait([self._conn, self._proc.sentinel], timeout)
+        if self._conn in ready:
+            try:
+                return "ok", self._conn.recv()
+            except (EOFError, OSError):
+                pass
+        if not ready:
+            return "timeout", f"no result within {timeout:g} s; the worker was stopped"
+        self._proc.join(5)
+        return _death(self._proc.exitcode)
+
+    def _kill(self) -> None:
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(10)
+        if self._conn is not None:
+            self._conn.close()
+        self._proc = self._conn = None
+
+    def run(self, case, passes: list[str]) -> dict[str, Any]:
+        """The record of ``case``, whatever happens to the worker."""
+        if self._proc is None or not self._proc.is_alive():
+            self._kill()
+            self._start()
+        self._conn.send(task_of(case, passes))
+        status, answer = self._wait(self.timeout_s)
+        if status == "ok":
+            record = answer
+            if self.extra_metrics is not None and "errors" in record:
+                record.update(self.extra_metrics(case))
+            record["isolated"] = True
+            return record
+        self._kill()
+        record = base_record(case)
+        record.update(status=status, reason=answer, isolated=True)
+        if status == "timeout":
+            record["timeout_s"] = self.timeout_s
+        return record
+
+    def close(self) -> None:
+        if self._conn is not None and self._proc is not None and self._proc.is_alive():
+            try:
+                self._conn.send(None)
+                self._proc.join(5)
+            except (OSError, BrokenPipeError):
+                pass
+        self._kill()

@@ -1,0 +1,188 @@
+"""Shape families: functions that turn suite axes into :class:`Problem` objects.
+
+Notation: ``s2(L, p)`` is ``1x0 + 1x1 + ... + 1xL`` with parity ``(-1)^l``
+(the parity of spherical harmonics), ``s2ap(L)`` holds every ``l <= L`` in
+both parities.
+
+=====================  ==============================================================
+family                 problem
+=====================  ==============================================================
+``siso(L)``            ``1xL ⊗ 1xL -> 1xL`` (parity ``(-1)^L``; odd ``L`` has no path)
+``simo(L)``            ``1xL ⊗ 1xL -> s2(2L)``
+``mimo(L)``            ``s2(L) ⊗ s2(L) -> s2(2L)`` (Price of Freedom)
+``mimo-ap(L)``         ``s2(L) ⊗ s2(L) -> s2ap(2L)``: shows kernels that miss odd paths
+``mimo-all(L)``        ``s2ap(L) ⊗ s2ap(L) -> s2ap(2L)``: all four input parity combinations
+``channelwise``        ``mul x s2(L_hidden) ⊗ s2(L_sh) -> s2(L_sh)`` by MACE's recipe, uvu, per-sample
+``fully_connected``    ``mul x s2(L) ⊗ s2(L) -> mul x s2(L)``, uvw, shared weights
+``linear``             ``mul x s2(L) -> mul x s2(L)``, shared weights
+``gate``               ``mul x 0e`` scalars + ``L·mul x 0e`` gates + ``mul x (1o..L)``
+``model(name)``        a published layer shape (:data:`MODEL_SHAPES`)
+``custom``             any irreps spelled out (:func:`custom`)
+=====================  ==============================================================
+
+The published model layers (OpenEquivariance's lists) are :data:`MODEL_SHAPES`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from e3nn import o3
+
+from tpbench.spec.errors import UserError
+from tpbench.spec.paths import channelwise_paths
+from tpbench.spec.problem import Problem, parse_irreps
+
+
+def s2(lmax: int, mul: int = 1) -> str:
+    return "+".join(f"{mul}x{l}{'e' if l % 2 == 0 else 'o'}" for l in range(lmax + 1))
+
+
+def s2ap(lmax: int, mul: int = 1) -> str:
+    return "+".join(f"{mul}x{l}{p}" for l in range(lmax + 1) for p in "eo")
+
+
+def _ir(l: int) -> str:
+    return f"{l}{'e' if l % 2 == 0 else 'o'}"
+
+
+def _check_L(L: int, name: str = "L", low: int = 0) -> int:
+    if isinstance(L, bool) or not isinstance(L, int) or L < low:
+        raise UserError(f"{name} must be an integer >= {low}, got {L!r}")
+    return int(L)
+
+
+def siso(L: int, batch: int = 10_000, dtype: str = "float32") -> Problem:
+    L = _check_L(L)
+    return Problem("tp", f"1x{_ir(L)}", f"1x{_ir(L)}", f"1x{_ir(L)}", batch=batch, dtype=dtype,
+                   family="siso", params=(("L", L),))
+
+
+def simo(L: int, batch: int = 10_000, dtype: str = "float32") -> Problem:
+    L = _check_L(L)
+    return Problem("tp", f"1x{_ir(L)}", s2(2 * L), f"1x{_ir(L)}", batch=batch, dtype=dtype,
+                   family="simo", params=(("L", L),))
+
+
+def mimo(L: int, batch: int = 10_000, dtype: str = "float32") -> Problem:
+    L = _check_L(L)
+    return Problem("tp", s2(L), s2(2 * L), s2(L), batch=batch, dtype=dtype, family="mimo", params=(("L", L),))
+
+
+def mimo_ap(L: int, batch: int = 10_000, dtype: str = "float32") -> Problem:
+    L = _check_L(L)
+    return Problem("tp", s2(L), s2ap(2 * L), s2(L), batch=batch, dtype=dtype,
+                   family="mimo-ap", params=(("L", L),))
+
+
+def mimo_all(L: int, batch: int = 10_000, dtype: str = "float32") -> Problem:
+    """Both parities in and out: every parity combination, ``0o ⊗ 0o -> 0e`` included."""
+    L = _check_L(L)
+    return Problem("tp", s2ap(L), s2ap(2 * L), s2ap(L), batch=batch, dtype=dtype,
+                   family="mimo-all", params=(("L", L),))
+
+
+def channelwise_problem(in1: str, in2: str, target: str, batch: int, dtype: str, family: str,
+                        params: tuple = ()) -> Problem:
+    """A channelwise (uvu, per-sample weights) problem whose output follows MACE's sorted recipe."""
+    a, b, t = (parse_irreps(x, name) for x, name in ((in1, "irreps_in1"), (in2, "irreps_in2"), (target, "target")))
+    out = channelwise_paths(a, b, t).irreps_out
+    if not len(out):
+        raise UserError(f"channelwise {in1} x {in2} has no path into {target}")
+    return Problem("tp", str(a), str(out), str(b), connection="channelwise", weights="per-sample",
+                   batch=batch, dtype=dtype, family=family, params=params)
+
+
+def channelwise(mul: int, L_hidden: int, L_sh: int, batch: int = 10_000, dtype: str = "float32") -> Problem:
+    mul, L_hidden, L_sh = _check_L(mul, "mul", 1), _check_L(L_hidden, "L_hidden"), _check_L(L_sh, "L_sh")
+    # MACE's interaction irreps: the edge harmonics' irreps, so the message reaches degree L_sh.
+    return channelwise_problem(s2(L_hidden, mul), s2(L_sh), s2(L_sh), batch, dtype, "channelwise",
+                               (("mul", mul), ("L_hidden", L_hidden), ("L_sh", L_sh)))
+
+
+def fully_connected(mul: int, L: int, batch: int = 10_000, dtype: str = "float32") -> Problem:
+    mul, L = _check_L(mul, "mul", 1), _check_L(L)
+    return Problem("tp", s2(L, mul), s2(L, mul), s2(L), connection="fully_connected", weights="shared",
+                   batch=batch, dtype=dtype, family="fully_connected", params=(("mul", mul), ("L", L)))
+
+
+def linear(mul: int, L: int, batch: int = 10_000, dtype: str = "float32") -> Problem:
+    mul, L = _check_L(mul, "mul", 1), _check_L(L)
+    return Problem("linear", s2(L, mul), s2(L, mul), weights="shared", batch=batch, dtype=dtype,
+                   family="linear", params=(("mul", mul), ("L", L)))
+
+
+def gate(mul: int, L: int, batch: int = 10_000, dtype: str = "float32") -> Problem:
+    """Scalars, then one gate scalar per gated irrep block, then the gated irreps (e3nn ``nn.Gate`` order)."""
+    mul, L = _check_L(mul, "mul", 1), _check_L(L, low=1)
+    gated = "+".join(f"{mul}x{_ir(l)}" for l in range(1, L + 1))
+    irreps_in = f"{mul}x0e+{L * mul}x0e+{gated}"
+    return Problem("gate", irreps_in, f"{mul}x0e+{gated}", batch=batch, dtype=dtype,
+                   family="gate", params=(("mul", mul), ("L", L)))
+
+
+# name -> (in1, in2, target/out, connection); OpenEquivariance's published lists.
+MODEL_SHAPES: dict[str, tuple[str, str, str, str]] = {
+    "mace-large": ("128x0e+128x1o+128x2e", "0e+1o+2e+3o", "128x0e+128x1o+128x2e+128x3o", "channelwise"),
+    "mace-medium": ("128x0e+128x1o", "0e+1o+2e+3o", "128x0e+128x1o+128x2e", "channelwise"),
+    "nequip-lips": ("32x0o+32x0e+32x1o+32x1e+32x2o+32x2e", "0e+1o+2e",
+                    "32x0o+32x0e+32x1o+32x1e+32x2o+32x2e", "channelwise"),
+    "nequip-l1": ("64x0o+64x0e+64x1o+64x1e", "0e+1o", "64x0o+64x0e+64x1o+64x1e", "channelwise"),
+    "nequip-l2": ("64x0o+64x0e+64x1o+64x1e+64x2o+64x2e", "0e+1o+2e",
+                  "64x0o+64x0e+64x1o+64x1e+64x2o+64x2e", "channelwise"),
+    "nequip-l3": ("64x0o+64x0e+64x1o+64x1e+64x2o+64x2e+64x3o+64x3e", "0e+1o+2e+3o",
+                  "64x0o+64x0e+64x1o+64x1e+64x2o+64x2e+64x3o+64x3e", "channelwise"),
+    "diffdock-l1": ("10x1o+10x1e+48x0e+48x0o", "0e+1o", "10x1o+10x1e+48x0e+48x0o", "fully_connected"),
+    "diffdock-l2": ("10x1o+10x1e+48x0e+48x0o", "0e+1o+2e", "10x1o+10x1e+48x0e+48x0o", "fully_connected"),
+}
+
+
+def model(name: str, batch: int = 10_000, dtype: str = "float32") -> Problem:
+    if name not in MODEL_SHAPES:
+        raise UserError(f"unknown model shape {name!r}; known: {', '.join(MODEL_SHAPES)}")
+    in1, in2, out, connection = MODEL_SHAPES[name]
+    if connection == "channelwise":
+        return channelwise_problem(in1, in2, out, batch, dtype, "model", (("name", name),))
+    return Problem("tp", in1, out, in2, connection="fully_connected", weights="shared", batch=batch,
+                   dtype=dtype, family="model", params=(("name", name),))
+
+
+DEFAULT_WEIGHTS = {("tp", "full"): "none", ("tp", "channelwise"): "per-sample",
+                   ("tp", "fully_connected"): "shared", ("linear", "full"): "shared", ("gate", "full"): "none"}
+
+
+def custom(irreps_in1: str, irreps_out: str, irreps_in2: str | None = None, op: str = "tp",
+           connection: str = "full", weights: str | None = None, batch: int = 10_000,
+           dtype: str = "float32") -> Problem:
+    """Any problem spelled out with irreps; for ``channelwise``, ``irreps_out`` is the target filter."""
+    weights = weights or DEFAULT_WEIGHTS.get((op, connection), "none")
+    params = (("in1", str(irreps_in1)), ("in2", str(irreps_in2)), ("out", str(irreps_out)))
+    if op == "tp" and connection == "channelwise":
+        return channelwise_problem(irreps_in1, irreps_in2, irreps_out, batch, dtype, "custom", params)
+    return Problem(op, irreps_in1, irreps_out, irreps_in2, connection=connection, weights=weights, batch=batch,
+                   dtype=dtype, family="custom", params=params)
+
+
+FAMILIES: dict[str, Callable[..., Problem]] = {
+    "siso": siso,
+    "simo": simo,
+    "mimo": mimo,
+    "mimo-ap": mimo_ap,
+    "mimo-all": mimo_all,
+    "channelwise": channelwise,
+    "fully_connected": fully_connected,
+    "linear": linear,
+    "gate": gate,
+    "model": model,
+    "custom": custom,
+}
+
+
+def make_problem(family: str, **params: Any) -> Problem:
+    """Build a problem of a named family; unknown families and arguments raise :class:`UserError`."""
+    if family not in FAMILIES:
+        raise UserError(f"unknown shape family {family!r}; known: {', '.join(FAMILIES)}")
+    try:
+        return FAMILIES[family](**params)
+    except TypeError as exc:
+        raise UserError(f"bad parameters for shape family {family!r}: {exc}") from None

@@ -52,6 +52,16 @@ def ci_rank(n: int, level: float) -> int:
     return min(max(a, 0), (n - 1) // 2)
 
 
+def rel_ci(samples: Sequence[float], level: float = 0.99) -> float:
+    """Relative half-width of the ``level`` CI of the median, ``(hi - lo) / (2 median)``; NaN while undefined."""
+    x = np.asarray(samples, dtype=float)
+    if x.size == 0:
+        return math.nan
+    lo, hi = median_ci(x, level)
+    med = float(np.median(x))
+    return float((hi - lo) / (2 * med)) if med > 0 else math.nan
+
+
 def summarize(samples: Sequence[float], level: float = 0.99) -> dict[str, float]:
     """Median, IQR, min, mean, the ``level`` CI of the median and its relative half-width."""
     x = np.asarray(samples, dtype=float)
@@ -66,7 +76,7 @@ def summarize(samples: Sequence[float], level: float = 0.99) -> dict[str, float]
         "mean_ms": float(x.mean()),
         "ci_low_ms": lo,
         "ci_high_ms": hi,
-        "rel_ci": float((hi - lo) / (2 * med)) if med > 0 else math.nan,
+        "rel_ci": rel_ci(x, level),
         "n_samples": int(x.size),
         "noisy": bool(med > 0 and (q3 - q1) / med > NOISE_THRESHOLD),
     }

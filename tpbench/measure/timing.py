@@ -48,7 +48,7 @@ from typing import Any, Callable, ClassVar
 
 from tpbench.measure import heap
 from tpbench.spec.errors import UserError
-from tpbench.measure.stats import median_ci
+from tpbench.measure.stats import rel_ci
 
 # --timer choices: a short name per method, "auto" picks per device.
 TIMER_CHOICES = ("auto", "cpu", "hot", "cold", "graph")
@@ -77,13 +77,6 @@ class Timing:
             out["timer_fallback"] = self.fallback
         out.update(self.details)
         return out
-
-
-def rel_ci(samples: list[float]) -> float:
-    """Relative half-width of the 99 % CI of the median (``inf`` while undefined)."""
-    lo, hi = median_ci(samples)
-    med = sorted(samples)[len(samples) // 2]
-    return (hi - lo) / (2 * med) if med > 0 else math.inf
 
 
 @dataclasses.dataclass
@@ -203,8 +196,6 @@ class CUDAEventTimer(AdaptiveTimer):
         end.synchronize()
         return start.elapsed_time(end) / 1e3
 
-
-CUDAHotTimer = CUDAEventTimer
 
 
 @dataclasses.dataclass

@@ -16,6 +16,8 @@ The fields of a case line are documented in the README ("Results schema").
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 import warnings
@@ -141,14 +143,19 @@ def find_run(ref: str | os.PathLike, root: str | os.PathLike = "results") -> Pat
 
 def load_runs(refs: Iterable[str | os.PathLike], root: str | os.PathLike = "results"):
     """Cases of one or more runs as a pandas DataFrame (one row per case, ``run_id`` column added)."""
+    runs = []
+    for ref in refs:
+        runs.append(open_run(ref, root))
+        for message in runs[-1].warnings:
+            warnings.warn(message, ResultsWarning)
+    return frame(runs)
+
+
+def frame(runs: Iterable["OpenedRun"]):
+    """The records of opened runs as one DataFrame, repetitions merged (:func:`collapse_repetitions`)."""
     import pandas as pd
 
-    rows = []
-    for ref in refs:
-        directory = find_run(ref, root)
-        for record in read_cases(directory / CASES):
-            record.setdefault("run_id", directory.name)
-            rows.append(record)
+    rows = [{**record, "run_id": record.get("run_id") or run.run_id} for run in runs for record in run.records]
     return collapse_repetitions(pd.DataFrame(rows))
 
 
@@ -192,3 +199,33 @@ def load_manifest(ref: str | os.PathLike, root: str | os.PathLike = "results") -
     except (OSError, json.JSONDecodeError) as exc:
         warnings.warn(f"{directory / MANIFEST}: unreadable manifest ({exc})", ResultsWarning)
         return {"run_id": directory.name}
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """A manifest field that should hold an object; ``{}`` where a corrupt ``run.json`` says otherwise."""
+    return value if isinstance(value, dict) else {}
+
+
+@dataclasses.dataclass
+class OpenedRun:
+    """A run directory read once: its manifest (always a dict), its case records and the load warnings."""
+
+    directory: Path
+    manifest: dict[str, Any]
+    records: list[dict[str, Any]]
+    warnings: list[str]
+
+    @property
+    def run_id(self) -> str:
+        return self.directory.name
+
+
+def open_run(ref: str | os.PathLike, root: str | os.PathLike = "results") -> OpenedRun:
+    """Read a run, collecting the store's :class:`ResultsWarning` s (bad lines skipped) instead of emitting them."""
+    directory = find_run(ref, root)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResultsWarning)
+        manifest = load_manifest(directory, root)
+        records = read_cases(directory / CASES)
+    messages = [str(w.message) for w in caught if issubclass(w.category, ResultsWarning)]
+    return OpenedRun(directory, as_dict(manifest), records, list(dict.fromkeys(messages)))

@@ -15,6 +15,8 @@ LAYOUTS = ("mul_ir", "ir_mul")
 
 def convert(x: torch.Tensor, irreps: o3.Irreps, source: str, target: str) -> torch.Tensor:
     """Reorder the last axis of ``x`` from layout ``source`` to ``target``."""
+    if source not in LAYOUTS or target not in LAYOUTS:
+        raise ValueError(f"unknown layout {source if source not in LAYOUTS else target!r}; expected one of {LAYOUTS}")
     if source == target or all(mul == 1 for mul, _ in irreps):
         return x
     parts = []

@@ -19,7 +19,7 @@ where ``n(q)`` is the number of terms one output element sums over
 tpbench reproduces these numbers so outputs compare element by element.
 
 Weights are flattened path by path in instruction order, each of shape
-:attr:`Path.weight_shape` — e3nn's layout, which cuEquivariance's modules accept
+:attr:`CGPath.weight_shape` — e3nn's layout, which cuEquivariance's modules accept
 unchanged in the ``mul_ir`` layout.
 """
 
@@ -42,7 +42,7 @@ _ELEMENTS = {
 
 
 @dataclasses.dataclass(frozen=True)
-class Path:
+class CGPath:
     i1: int
     i2: int
     i_out: int
@@ -63,7 +63,7 @@ class TPPaths:
     irreps_in1: o3.Irreps
     irreps_in2: o3.Irreps
     irreps_out: o3.Irreps
-    paths: tuple[Path, ...]
+    paths: tuple[CGPath, ...]
 
     @property
     def weight_numel(self) -> int:
@@ -93,7 +93,7 @@ def _finish(in1: o3.Irreps, in2: o3.Irreps, out_list: list, raw: list[tuple], so
         m1, m2, m3 = in1[i1].mul, in2[i2].mul, out[io].mul
         shape = {"uvw": (m1, m2, m3), "uvu": (m1, m2), "uvuv": (m1, m2)}[mode]
         weight = math.sqrt(out[io].ir.dim / counts[io]) if counts[io] else 0.0
-        paths.append(Path(i1, i2, io, mode, has_weight, weight, shape))
+        paths.append(CGPath(i1, i2, io, mode, has_weight, weight, shape))
     return TPPaths(in1, in2, out, tuple(paths))
 
 

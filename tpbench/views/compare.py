@@ -43,6 +43,7 @@ import numpy as np
 from scipy import stats as sps
 
 from tpbench.measure.stats import median_ci
+from tpbench.results.store import as_dict, open_run
 
 MIN_REPEATS = 3
 KEY = ("kernel", "problem_id", "pass", "variant", "device")
@@ -177,12 +178,12 @@ def compare_records(records_a: list[dict[str, Any]], records_b: list[dict[str, A
 
 def machine_differences(manifest_a: dict[str, Any], manifest_b: dict[str, Any]) -> list[str]:
     """Warnings when the two runs did not run on the same kind of machine."""
-    env_a, env_b = _dict(manifest_a.get("environment")), _dict(manifest_b.get("environment"))
+    env_a, env_b = as_dict(manifest_a.get("environment")), as_dict(manifest_b.get("environment"))
     fields = {"hostname": (env_a.get("hostname"), env_b.get("hostname")),
               "CPU": (env_a.get("cpu"), env_b.get("cpu")),
               "GPU": (_gpus(env_a), _gpus(env_b)),
               "device": (manifest_a.get("device"), manifest_b.get("device")),
-              "torch": (_dict(env_a.get("packages")).get("torch"), _dict(env_b.get("packages")).get("torch"))}
+              "torch": (as_dict(env_a.get("packages")).get("torch"), as_dict(env_b.get("packages")).get("torch"))}
     return [f"the runs differ in {name}: {a!r} vs {b!r}" for name, (a, b) in fields.items() if a != b]
 
 
@@ -206,7 +207,7 @@ def _statuses(records: list[dict[str, Any]] | None) -> str:
 
 def _gpus(env: dict[str, Any]) -> str:
     gpus = env.get("gpus") if isinstance(env.get("gpus"), list) else []
-    return ", ".join(str(_dict(g).get("name")) for g in gpus)
+    return ", ".join(str(as_dict(g).get("name")) for g in gpus)
 
 
 def _list(value: Any) -> list:
@@ -223,23 +224,10 @@ def _positive(value: Any) -> bool:
     return number is not None and number > 0
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def compare_runs(ref_a: str, ref_b: str, root: str = "results", *, min_effect: float = 0.05,
                  alpha: float = 0.05) -> Comparison:
     """Load two runs (bad lines become warnings) and compare them."""
-    import warnings
-
-    from tpbench.results.store import CASES, ResultsWarning, find_run, load_manifest, read_cases
-
-    dir_a, dir_b = find_run(ref_a, root), find_run(ref_b, root)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ResultsWarning)
-        manifests = [load_manifest(d, root) for d in (dir_a, dir_b)]
-        records = [read_cases(d / CASES) for d in (dir_a, dir_b)]
-    rows, unmatched = compare_records(*records, min_effect=min_effect, alpha=alpha)
-    messages = [str(w.message) for w in caught if issubclass(w.category, ResultsWarning)]
-    return Comparison(dir_a.name, dir_b.name, rows, unmatched, machine_differences(*map(_dict, manifests)),
-                      list(dict.fromkeys(messages)))
+    a, b = open_run(ref_a, root), open_run(ref_b, root)
+    rows, unmatched = compare_records(a.records, b.records, min_effect=min_effect, alpha=alpha)
+    return Comparison(a.run_id, b.run_id, rows, unmatched, machine_differences(a.manifest, b.manifest),
+                      list(dict.fromkeys(a.warnings + b.warnings)))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tpbench.spec.errors import UserError
-from tpbench.results.store import CASES, ResultsWarning, find_run, load_manifest, read_cases
+from tpbench.results.store import as_dict, open_run
 
 FORMATS = {"csv": ".csv", "parquet": ".parquet", "pytest-benchmark": ".json"}
 PYTEST_BENCHMARK_VERSION = "5.1.0"  # the JSON layout written here; unchanged through 5.x
@@ -34,18 +33,15 @@ def export(ref: str, fmt: str, output: str | Path | None = None, root: str = "re
     """Write run ``ref`` in ``fmt``; returns the path and the load warnings (bad lines skipped)."""
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    directory = find_run(ref, root)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ResultsWarning)
-        records = read_cases(directory / CASES)
-        manifest = load_manifest(directory, root)
-    path = Path(output) if output else Path(directory.name + FORMATS[fmt])
+    run = open_run(ref, root)
+    records, manifest = run.records, run.manifest
+    path = Path(output) if output else Path(run.run_id + FORMATS[fmt])
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "pytest-benchmark":
         path.write_text(json.dumps(pytest_benchmark(records, manifest), indent=2, allow_nan=False) + "\n")
     else:
-        write_table(flat_table(records, directory.name), path, fmt)
-    return path, [str(w.message) for w in caught if issubclass(w.category, ResultsWarning)]
+        write_table(flat_table(records, run.run_id), path, fmt)
+    return path, run.warnings
 
 
 def flat_table(records: list[dict[str, Any]], run_id: str) -> pd.DataFrame:
@@ -83,8 +79,8 @@ def _flat(value: Any) -> Any:
 
 def pytest_benchmark(records: list[dict[str, Any]], manifest: dict[str, Any]) -> dict[str, Any]:
     """A pytest-benchmark 5.x JSON document for the run's correct, timed cases."""
-    env = _dict(manifest.get("environment"))
-    git = _dict(env.get("git"))
+    env = as_dict(manifest.get("environment"))
+    git = as_dict(env.get("git"))
     benchmarks = [b for b in (benchmark_entry(r) for r in records) if b is not None]
     return {
         "machine_info": {
@@ -92,7 +88,7 @@ def pytest_benchmark(records: list[dict[str, Any]], manifest: dict[str, Any]) ->
             "machine": str(env.get("platform") or ""), "python_implementation": "CPython",
             "python_version": str(env.get("python") or ""), "system": "", "release": "",
             "cpu": {"brand_raw": str(env.get("cpu") or ""), "count": env.get("cpu_count")},
-            "gpus": [str(_dict(g).get("name")) for g in env.get("gpus") or [] if isinstance(g, dict)],
+            "gpus": [str(as_dict(g).get("name")) for g in env.get("gpus") or [] if isinstance(g, dict)],
         },
         "commit_info": {"id": str(git.get("commit") or "unversioned"), "time": None, "author_time": None,
                         "dirty": bool(git.get("dirty")), "project": "tpbench", "branch": None},
@@ -145,5 +141,3 @@ def _finite(value: Any) -> bool:
     return not isinstance(value, float) or math.isfinite(value)
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-PASS_ORDER = {"fwd": 0, "fwd+bwd": 1, "fwd+bwd+bwd": 2}
+from tpbench.spec import passes
+
 
 
 def best_per_problem(df: pd.DataFrame) -> pd.DataFrame:
@@ -30,7 +31,7 @@ def best_per_problem(df: pd.DataFrame) -> pd.DataFrame:
                 row.update(runner_up=ok.iloc[1]["kernel"], margin=ok.iloc[1]["median_ms"] / best["median_ms"])
         rows.append(row)
     out = pd.DataFrame(rows)
-    return out.sort_values(["problem", "pass"], key=lambda s: s.map(PASS_ORDER) if s.name == "pass" else s,
+    return out.sort_values(["problem", "pass"], key=lambda s: s.map(passes.order) if s.name == "pass" else s,
                            kind="stable").reset_index(drop=True)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tpbench.metrics.expressivity import add_normalised_runtime
-from tpbench.results.store import ResultsWarning, find_run, load_manifest, load_runs
+from tpbench.results.store import frame, open_run
 
 NUMERIC = ("median_ms", "iqr_ms", "min_ms", "mean_ms", "ci_low_ms", "ci_high_ms", "rel_ci", "n_samples",
            "batch", "threads", "rel_error", "equivariance_error", "flops", "bytes", "gflops_per_s",
@@ -27,7 +27,6 @@ TEXT = ("kernel", "backend", "family", "operation", "symmetry", "layout", "effec
         "run_id")
 NESTED = ("problem", "params", "errors", "tolerances", "output_variance", "paths", "paths_missed", "samples_ms")
 FAILED = ("skipped", "unavailable", "incorrect", "error", "timeout", "oom")
-PASS_ORDER = {"fwd": 0, "fwd+bwd": 1, "fwd+bwd+bwd": 2}
 
 
 @dataclass
@@ -46,19 +45,13 @@ class Runs:
 
 
 def load(refs: Iterable[str], root: str = "results") -> Runs:
-    """Load runs, turning the store's ResultsWarnings into report warnings."""
-    refs = list(refs)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ResultsWarning)
-        manifests = {}
-        for ref in refs:
-            manifest = load_manifest(ref, root)
-            manifests[find_run(ref, root).name] = manifest if isinstance(manifest, dict) else {}
-        cases = load_runs(refs, root)
-    messages = [str(w.message) for w in caught if issubclass(w.category, ResultsWarning)]
+    """Load runs; the store's warnings (bad lines skipped) become report warnings."""
+    runs = [open_run(ref, root) for ref in refs]
+    cases = frame(runs)
     if {"median_ms", "expressivity", "interactability"} <= set(cases.columns):
         cases = add_normalised_runtime(cases)
-    return Runs(tidy(cases, manifests), manifests, messages)
+    manifests = {run.run_id: run.manifest for run in runs}
+    return Runs(tidy(cases, manifests), manifests, list(dict.fromkeys(w for run in runs for w in run.warnings)))
 
 
 def tidy(cases: pd.DataFrame, manifests: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
@@ -107,7 +100,3 @@ def machine_name(manifest: dict[str, Any]) -> str:
     if manifest.get("device") == "cuda" and gpus and isinstance(gpus[0], dict) and gpus[0].get("name"):
         return str(gpus[0]["name"])
     return str(env.get("cpu") or manifest.get("device") or "unknown device")
-
-
-def sort_passes(values: Iterable[str]) -> list[str]:
-    return sorted(set(values), key=lambda p: (PASS_ORDER.get(p, 9), str(p)))

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import Normalize
 
-from tpbench.views.report.data import PASS_ORDER
+from tpbench.spec import passes
 from tpbench.views.report.plotting import (MAX_PANELS, STYLE, Figure, Palette, encode, grid, integer_ticks, legend,
                                      log_axis, plain, plt)
 
@@ -23,7 +23,7 @@ def sweep(cases: pd.DataFrame, x: str, y: str, *, xlabel: str, ylabel: str, titl
     out = []
     for machine, group in data.groupby("machine", sort=True):
         panels = [(k, g) for k, g in group.groupby(panel_by, sort=True, dropna=False) if g[x].nunique() >= 2]
-        panels.sort(key=lambda kg: tuple(PASS_ORDER.get(v, 9) if k == "pass" else str(v)
+        panels.sort(key=lambda kg: tuple(passes.order(v) if k == "pass" else str(v)
                                          for k, v in zip(panel_by, kg[0])))
         if panels:
             note = f" (first {MAX_PANELS} of {len(panels)} panels)" if len(panels) > MAX_PANELS else ""

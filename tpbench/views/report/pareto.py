@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from tpbench.views.report.data import PASS_ORDER
+from tpbench.spec import passes
 from tpbench.views.report.plotting import STYLE, Figure, Palette, encode, grid, legend, log_axis, plain, plt
 
 PANELS = 6
@@ -31,7 +31,7 @@ def front(points: pd.DataFrame, y: str) -> pd.DataFrame:
 def panels(cases: pd.DataFrame, y: str) -> list[tuple[tuple, pd.DataFrame]]:
     """Per problem (first recorded pass only, so runtimes compare): one point per kernel."""
     data = cases.dropna(subset=[y, "median_ms"])
-    data = data.assign(_p=data["pass"].map(lambda p: PASS_ORDER.get(p, 9)))
+    data = data.assign(_p=data["pass"].map(lambda p: passes.order(p)))
     data = data[data["_p"] == data.groupby("problem_label")["_p"].transform("min")]
     out = []
     for key, group in data.groupby(["problem_label", "pass"], sort=True):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from tpbench.results.store import as_dict
+
 
 def env_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
     """Device, machine, versions, clocks, timer settings and measured peaks of one run."""
-    env = _dict(manifest.get("environment"))
-    git = _dict(env.get("git"))
-    settings = _dict(manifest.get("settings"))
-    timing = _dict(settings.get("timing"))
+    env = as_dict(manifest.get("environment"))
+    git = as_dict(env.get("git"))
+    settings = as_dict(manifest.get("settings"))
+    timing = as_dict(settings.get("timing"))
     rows = [
         ("suite", manifest.get("suite")), ("description", manifest.get("description")),
         ("created", manifest.get("created")), ("device", manifest.get("device")),
@@ -23,16 +25,16 @@ def env_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
         ("seed", manifest.get("seed")),
     ]
     rows += gpu_rows(env.get("gpus"))
-    packages = _dict(env.get("packages"))
+    packages = as_dict(env.get("packages"))
     rows += [(f"package {name}", version) for name, version in packages.items() if version]
-    rows += peak_rows(_dict(manifest.get("peaks")))
+    rows += peak_rows(as_dict(manifest.get("peaks")))
     return [(label, str(value)) for label, value in rows if value not in (None, "", [], {})]
 
 
 def gpu_rows(gpus: Any) -> list[tuple[str, Any]]:
     rows = []
     for i, gpu in enumerate(gpus if isinstance(gpus, list) else []):
-        gpu = _dict(gpu)
+        gpu = as_dict(gpu)
         rows += [(f"GPU {i}", gpu.get("name")), (f"GPU {i} driver", gpu.get("driver")),
                  (f"GPU {i} memory (MB)", _round(gpu.get("memory_total_mb"))),
                  (f"GPU {i} max SM clock (MHz)", gpu.get("max_sm_clock_mhz")),
@@ -44,7 +46,7 @@ def peak_rows(peaks: dict[str, Any]) -> list[tuple[str, Any]]:
     units = {"bandwidth_gbs": "GB/s", "fp32_tflops": "TFLOP/s", "tf32_tflops": "TFLOP/s"}
     rows = []
     for kind in ("measured", "datasheet"):
-        for key, value in _dict(peaks.get(kind)).items():
+        for key, value in as_dict(peaks.get(kind)).items():
             name = key.rsplit("_", 1)[0] if key in units else key
             rows.append((f"{kind} peak {name}", f"{value} {units.get(key, '')}".strip()))
     return rows
@@ -61,8 +63,6 @@ def _round(value: Any) -> Any:
     return round(value) if isinstance(value, (int, float)) else value
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def env_table(manifests: dict[str, dict[str, Any]]) -> list[tuple[str, list[str]]]:

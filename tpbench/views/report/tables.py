@@ -12,7 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from tpbench.views.report.data import FAILED, PASS_ORDER, Runs
+from tpbench.spec import passes
+from tpbench.views.report.data import FAILED, Runs
 
 GROUP = ["machine", "device", "problem_label", "pass"]
 
@@ -31,7 +32,7 @@ def winners(runs: Runs) -> list[dict[str, Any]]:
             row.update(runner_up=second["series"], next_ms=second["median_ms"],
                        margin=second["median_ms"] / first["median_ms"], work=work_note(first, second))
         rows.append(row)
-    return sorted(rows, key=lambda r: (r["machine"], r["problem_label"], PASS_ORDER.get(r["pass"], 9)))
+    return sorted(rows, key=lambda r: (r["machine"], r["problem_label"], passes.order(r["pass"])))
 
 
 def work_note(first: pd.Series, second: pd.Series | None) -> str:
@@ -62,7 +63,7 @@ def speedups(runs: Runs, baseline: str) -> dict[str, pd.DataFrame]:
     for pass_, group in merged.groupby("pass", sort=False):
         table = group.pivot_table(index="series", columns="problem_label", values="speedup", aggfunc="max")
         out[pass_] = table[sorted(table.columns, key=natural_key)]
-    return {p: out[p] for p in sorted(out, key=lambda p: PASS_ORDER.get(p, 9))}
+    return {p: out[p] for p in sorted(out, key=lambda p: passes.order(p))}
 
 
 def natural_key(text: str) -> list:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
+
 import importlib.metadata
 import os
 import platform
@@ -90,3 +94,24 @@ def environment(threads: int | None = None) -> dict[str, Any]:
         "packages": {name: _version(name) for name in PACKAGES},
         "git": git_state(),
     }
+
+
+def fingerprint(env: dict[str, Any]) -> str:
+    """A short hash of what makes timings comparable: CPU, GPUs and driver, Python and package versions.
+
+    Host names, thread settings and the git state are left out: two nodes of
+    one cluster partition share a fingerprint, a node with another GPU or
+    driver or torch does not.
+    """
+    facts = {
+        "cpu": env.get("cpu"), "cpu_count": env.get("cpu_count"), "python": env.get("python"),
+        "gpus": [(g.get("name"), g.get("driver")) for g in env.get("gpus") or [] if isinstance(g, dict)],
+        "packages": env.get("packages"),
+    }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+@functools.lru_cache(maxsize=1)
+def machine() -> str:
+    """This process's machine :func:`fingerprint` (computed once)."""
+    return fingerprint(environment())

@@ -24,9 +24,12 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
+from tpbench.spec.errors import UserError
+
 SCHEMA_VERSION = 1
 MANIFEST = "run.json"
 CASES = "cases.jsonl"
+SHARDS = "shards"  # shards/<i>-of-<n>.jsonl: one file per shard of a sharded run, merged on load or by `tpbench merge`
 
 
 class ResultsWarning(UserWarning):
@@ -42,18 +45,19 @@ def case_key(record: dict[str, Any]) -> str:
 
 
 class RunStore:
-    """A run directory opened for appending."""
+    """A run directory opened for appending: to ``cases.jsonl``, or with ``shard`` to its own shard file."""
 
-    def __init__(self, directory: str | os.PathLike):
+    def __init__(self, directory: str | os.PathLike, shard: str | None = None):
         self.dir = Path(directory)
+        self.cases_path = self.dir / SHARDS / f"{shard}.jsonl" if shard else self.dir / CASES
 
     @property
     def run_id(self) -> str:
         return self.dir.name
 
     @classmethod
-    def create(cls, directory: str | os.PathLike, manifest: dict[str, Any]) -> "RunStore":
-        store = cls(directory)
+    def create(cls, directory: str | os.PathLike, manifest: dict[str, Any], shard: str | None = None) -> "RunStore":
+        store = cls(directory, shard)
         store.dir.mkdir(parents=True, exist_ok=False)
         data = {"schema_version": SCHEMA_VERSION, "run_id": store.run_id, **manifest}
         (store.dir / MANIFEST).write_text(json.dumps(data, indent=2, default=str) + "\n")
@@ -64,7 +68,7 @@ class RunStore:
         return json.loads((self.dir / MANIFEST).read_text())
 
     def _repair_tail(self) -> None:
-        path = self.dir / CASES
+        path = self.cases_path
         if not path.exists():
             return
         data = path.read_bytes()
@@ -78,16 +82,42 @@ class RunStore:
         """Write one finished case durably."""
         line = json.dumps({"schema": SCHEMA_VERSION, **record}, default=_jsonable, allow_nan=True)
         self._repair_tail()
-        with open(self.dir / CASES, "a", encoding="utf-8") as f:
+        self.cases_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.cases_path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
             f.flush()
             os.fsync(f.fileno())
 
     def records(self) -> list[dict[str, Any]]:
-        return read_cases(self.dir / CASES)
+        """Every case of the run, shards included."""
+        return read_run_cases(self.dir)
 
     def done_keys(self) -> set[str]:
         return {case_key(r) for r in self.records()}
+
+
+def shard_files(directory: str | os.PathLike) -> list[Path]:
+    return sorted((Path(directory) / SHARDS).glob("*.jsonl"))
+
+
+def read_run_cases(directory: str | os.PathLike) -> list[dict[str, Any]]:
+    """``cases.jsonl`` and every shard file of a run, each case once (the first record of a key wins)."""
+    directory = Path(directory)
+    seen, out = set(), []
+    for path in [directory / CASES, *shard_files(directory)]:
+        if not path.exists():
+            continue
+        for record in read_cases(path):
+            key = case_key(record)
+            if key not in seen:
+                seen.add(key)
+                out.append(record)
+    return out
+
+
+def machines_of(records: Iterable[dict[str, Any]]) -> set[str]:
+    """The machine fingerprints the records were measured on (records from before fingerprints: none)."""
+    return {str(r["machine"]) for r in records if r.get("machine")}
 
 
 def _jsonable(value: Any) -> Any:
@@ -128,8 +158,6 @@ def read_cases(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 def find_run(ref: str | os.PathLike, root: str | os.PathLike = "results") -> Path:
     """A run directory given its path, its id under ``root``, or ``latest``."""
-    from tpbench.spec.errors import UserError
-
     if str(ref) == "latest":
         runs = sorted((p for p in Path(root).glob(f"*/{CASES}")), key=lambda p: p.stat().st_mtime)
         if not runs:
@@ -226,6 +254,46 @@ def open_run(ref: str | os.PathLike, root: str | os.PathLike = "results") -> Ope
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResultsWarning)
         manifest = load_manifest(directory, root)
-        records = read_cases(directory / CASES)
+        records = read_run_cases(directory)
     messages = [str(w.message) for w in caught if issubclass(w.category, ResultsWarning)]
-    return OpenedRun(directory, as_dict(manifest), records, list(dict.fromkeys(messages)))
+    manifest = as_dict(manifest)
+    machines = machines_of(records)
+    if len(machines) > 1 and not manifest.get("mixed_machines"):
+        raise UserError(f"run {directory.name!r} holds cases measured on {len(machines)} different machines "
+                        f"({', '.join(sorted(machines))}); they are never ranked together. To keep them as one "
+                        f"run grouped by machine: tpbench merge {directory} --allow-mixed")
+    return OpenedRun(directory, manifest, records, list(dict.fromkeys(messages)))
+
+
+def merge(ref: str | os.PathLike, root: str | os.PathLike = "results", allow_mixed: bool = False) -> dict[str, int]:
+    """Fold the shard files of a run into ``cases.jsonl`` (shard files move to ``shards/merged/``).
+
+    Cases already in ``cases.jsonl`` are kept; a case present in several
+    shards is taken once. Records from different machines (fingerprints) are
+    refused unless ``allow_mixed``, which marks the run ``mixed_machines`` so
+    that views group by machine.
+    """
+    directory = find_run(ref, root)
+    files = shard_files(directory)
+    existing = read_cases(directory / CASES) if (directory / CASES).exists() else []
+    incoming = [r for path in files for r in read_cases(path)]
+    machines = machines_of(existing + incoming)
+    if len(machines) > 1 and not allow_mixed:
+        raise UserError(f"run {directory.name!r}: shards come from {len(machines)} different machines "
+                        f"({', '.join(sorted(machines))}); merging them would rank across machines. "
+                        "Pass --allow-mixed to keep them, grouped by machine")
+    store, seen, added = RunStore(directory), {case_key(r) for r in existing}, 0
+    for record in incoming:
+        if case_key(record) not in seen:
+            seen.add(case_key(record))
+            store.append({k: v for k, v in record.items() if k != "schema"})
+            added += 1
+    if len(machines) > 1:
+        manifest = load_manifest(directory, root)
+        manifest["mixed_machines"] = True
+        (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    done = directory / SHARDS / "merged"
+    done.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        path.rename(done / path.name)
+    return {"shards": len(files), "added": added, "machines": len(machines)}

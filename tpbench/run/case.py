@@ -11,6 +11,7 @@ import torch
 
 from tpbench.kernel.base import Kernel
 from tpbench.kernel.registry import Registry, is_kernel_file
+from tpbench.measure.environment import machine
 from tpbench.results.store import case_key
 from tpbench.run.suite import Suite
 from tpbench.spec.errors import UserError
@@ -106,5 +107,6 @@ def base_record(case: Case) -> dict[str, Any]:
         "variant": case.variant,
         "repetition": case.repetition,
         "threads": torch.get_num_threads(),
+        "machine": machine(),
         "started_at": now(),
     }

@@ -41,9 +41,13 @@ def sweep(runner: Runner, cases: list[Case], progress: bool = True) -> int:
     return len(todo)
 
 
+def worker_config(runner: Runner) -> WorkerConfig:
+    """What another process needs to run cases exactly as ``runner`` would."""
+    return WorkerConfig(timing={**runner.timing, "timer": runner.timer}, seed=runner.seed,
+                        threads=torch.get_num_threads(), kernel_files=runner.kernel_files,
+                        peaks=runner.peaks, telemetry=runner.telemetry)
+
+
 def worker_pool(runner: Runner) -> IsolatedRunner:
     """A worker that runs cases exactly as ``runner`` would, in another process."""
-    config = WorkerConfig(timing={**runner.timing, "timer": runner.timer}, seed=runner.seed,
-                          threads=torch.get_num_threads(), kernel_files=runner.kernel_files,
-                          peaks=runner.peaks, telemetry=runner.telemetry)
-    return IsolatedRunner(config, runner.timeout_s, extra_metrics=runner.extra_metrics)
+    return IsolatedRunner(worker_config(runner), runner.timeout_s, extra_metrics=runner.extra_metrics)

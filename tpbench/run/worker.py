@@ -61,20 +61,36 @@ def task_of(case, passes: list[str]) -> dict[str, Any]:
             "passes": list(passes)}
 
 
+class TaskRunner:
+    """Runs cases sent as plain data (:func:`task_of`) in this process: the worker's side of every executor."""
+
+    def __init__(self, config: WorkerConfig):
+        import torch
+
+        from tpbench.kernel.registry import Registry
+        from tpbench.run.runner import Runner
+
+        torch.set_num_threads(config.threads)
+        self.registry = Registry.default()
+        self.registry.resolve(config.kernel_files)
+        timing = dict(config.timing)
+        self.runner = Runner(None, timing, seed=config.seed, timer=timing.pop("timer", None), peaks=config.peaks,
+                             telemetry=config.telemetry)
+
+    def __call__(self, task: dict[str, Any]) -> dict[str, Any]:
+        from tpbench.spec.problem import Problem
+
+        try:
+            case = Case(Problem.from_dict(task["problem"]), self.registry.get(task["kernel"]), task["pass"],
+                        task["variant"], task["device"], task.get("repetition", 0))
+            return self.runner.run_case(case, task["passes"])
+        except Exception as exc:  # rebuilding the case failed: that case's error, the worker lives on
+            return {"status": "error", "reason": f"worker could not run the case: {type(exc).__name__}: {exc}"}
+
+
 def worker_main(conn, config: WorkerConfig) -> None:
     """The worker's loop: rebuild each case from plain data, run it, send the record back."""
-    import torch
-
-    from tpbench.kernel.registry import Registry
-    from tpbench.run.runner import Runner
-    from tpbench.spec.problem import Problem
-
-    torch.set_num_threads(config.threads)
-    registry = Registry.default()
-    registry.resolve(config.kernel_files)
-    timing = dict(config.timing)
-    runner = Runner(None, timing, seed=config.seed, timer=timing.pop("timer", None), peaks=config.peaks,
-                    telemetry=config.telemetry)
+    run = TaskRunner(config)
     conn.send("ready")
     while True:
         try:
@@ -83,13 +99,7 @@ def worker_main(conn, config: WorkerConfig) -> None:
             return
         if task is None:
             return
-        try:
-            case = Case(Problem.from_dict(task["problem"]), registry.get(task["kernel"]), task["pass"],
-                        task["variant"], task["device"], task.get("repetition", 0))
-            record = runner.run_case(case, task["passes"])
-        except Exception as exc:  # rebuilding the case failed: that case's error, the worker lives on
-            record = {"status": "error", "reason": f"worker could not run the case: {type(exc).__name__}: {exc}"}
-        conn.send(record)
+        conn.send(run(task))
 
 
 def _death(exitcode: int | None) -> tuple[str, str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from tpbench.run.executors import EXECUTORS
 from tpbench.spec.errors import UserError
 
 
@@ -42,6 +43,58 @@ def device_facts(device: str) -> dict:
     return {"peaks": peaks, "clocks": clock_state(device)}
 
 
+def shard_name(shard_of: tuple[int, int] | None) -> str | None:
+    return f"{shard_of[0]}-of-{shard_of[1]}" if shard_of else None
+
+
+def create_or_join(directory: Path, manifest: dict, shard: str | None):
+    """A new run directory, or with a shard the one another shard of the same run created first."""
+    import json
+    import time
+
+    from tpbench.results.store import RunStore
+
+    try:
+        return RunStore.create(directory, manifest, shard=shard)
+    except FileExistsError:
+        if not shard:
+            raise UserError(f"run directory {str(directory)!r} exists; continue it with --resume") from None
+    for _ in range(100):  # the creating shard writes run.json right after the directory
+        try:
+            theirs = json.loads((directory / "run.json").read_text())
+            break
+        except (OSError, json.JSONDecodeError):
+            time.sleep(0.1)
+    else:
+        raise UserError(f"run directory {str(directory)!r} exists without a readable run.json")
+    if theirs.get("suite_path") != manifest["suite_path"] or theirs.get("device") != manifest["device"]:
+        raise UserError(f"run {directory.name!r} was started with suite {theirs.get('suite_path')!r} on "
+                        f"{theirs.get('device')!r}; this shard has {manifest['suite_path']!r} on {manifest['device']!r}")
+    return RunStore(directory, shard=shard)
+
+
+def slurm_shards(store, suite, device, kernels, filters, threads, n_tasks, partition, time_min, cluster,
+                 out_dir, metrics) -> int:
+    """Submit the run's shards as a job array, wait, merge; how many cases were added."""
+    from tpbench.results.store import merge
+    from tpbench.run.executors import slurm_sweep
+
+    if not n_tasks or n_tasks < 1:
+        raise UserError("--executor slurm needs --gpus N (the number of array tasks, one GPU each)")
+    argv = ["run", "--suite", str(suite.path), "--device", device, "--out", str(Path(out_dir)), "--run-id",
+            store.run_id, "--threads", str(threads), "--no-progress", *(["--no-metrics"] if not metrics else [])]
+    for k in kernels:
+        argv += ["--kernel", k]
+    for f in filters:
+        argv += ["--filter", f]
+    codes = slurm_sweep(Path(out_dir) / ".slurm" / store.run_id, argv, n_tasks, partition=partition, cluster=cluster, time_min=time_min,
+                        gpus_per_task=1 if device.startswith("cuda") else 0)
+    failed = [i + 1 for i, code in enumerate(codes) if code]
+    if failed:
+        click.echo(f"shards {failed} exited with an error; finish them with --resume {store.run_id}", err=True)
+    return merge(store.dir)["added"]
+
+
 @click.command("run")
 @click.option("--suite", "suite_ref", default="quick", show_default=True, help="Suite name (suites/NAME.toml) or TOML file.")
 @click.option("--device", default=None, help="cpu or cuda[:N]; default: the suite's device.")
@@ -68,14 +121,34 @@ def device_facts(device: str) -> dict:
 @click.option("--metrics/--no-metrics", default=True, show_default=True,
               help="Fill expressivity and interactability for bilinear cases (cached per kernel and problem).")
 @click.option("--dry-run", is_flag=True, help="List the cases and exit.")
+@click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
+              help="local: this process (and its worker); ray: one case per device slot of a Ray cluster; "
+                   "slurm: a job array of shards through submitit.")
+@click.option("--shard", default=None, metavar="I/N",
+              help="Run only shard I of N (deterministic, balanced by estimated cost) into its own shard file; "
+                   "give every shard the same --run-id.")
+@click.option("--run-id", default=None, help="Name of the run directory under --out; shards of one run share it.")
+@click.option("--address", default=None, help="--executor ray: the cluster's address (default: a local cluster).")
+@click.option("--workers", type=int, default=None,
+              help="--executor ray: actors (device slots) to use; default: every GPU, or cores / --threads.")
+@click.option("--partition", default=None, help="--executor slurm: the Slurm partition.")
+@click.option("--gpus", "n_tasks", type=int, default=None, help="--executor slurm: array tasks (one GPU each).")
+@click.option("--time", "time_min", type=int, default=240, show_default=True,
+              help="--executor slurm: minutes per array task.")
+@click.option("--slurm-cluster", default=None, hidden=True, help="submitit cluster (tests: local).")
 def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed, timer, isolate, timeout_s,
-            progress, repeat, metrics, dry_run):
+            progress, repeat, metrics, dry_run, executor, shard, run_id, address, workers, partition, n_tasks,
+            time_min, slurm_cluster):
     """Run a suite: gate every case for correctness, then time it; results go to OUT/<run-id>/."""
     import os
 
     import torch
 
-    from tpbench.measure.environment import environment
+    from tpbench.measure.environment import environment, fingerprint
+    from tpbench.run.executors import ray_sweep
+    from tpbench.run.shard import parse_shard
+    from tpbench.run.shard import shard as shard_cases
+    from tpbench.run.sweep import worker_config
     from tpbench.kernel.registry import Registry, is_kernel_file
     from tpbench.run.case import plan
     from tpbench.run.runner import Runner
@@ -85,8 +158,11 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
     from tpbench.measure.timing import resolve_timer
 
     store = None
+    shard_of = parse_shard(shard) if shard else None
+    if run_id and not resume and (Path(out_dir) / run_id / "run.json").exists():
+        resume = str(Path(out_dir) / run_id)  # another shard created the run: join it
     if resume:
-        store = RunStore(find_run(resume, out_dir))
+        store = RunStore(find_run(resume, out_dir), shard=shard_name(shard_of))
         manifest = store.manifest()
         suite_ref = manifest.get("suite_path") or manifest.get("suite", suite_ref)
         device = device or manifest.get("device")
@@ -100,7 +176,7 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
         timeout_s = saved.get("timeout_s", timeout_s)
     suite = load_suite(suite_ref)
     device = check_device(device or suite.device)
-    threads = threads or os.cpu_count() or 1
+    threads = threads or (1 if executor == "ray" and device == "cpu" else os.cpu_count() or 1)
     torch.set_num_threads(threads)
     timer = resolve_timer(device, timer or suite.timing.get("timer"))
     isolate = device.startswith("cuda") if isolate is None else isolate
@@ -112,6 +188,8 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
     cases = plan(suite, Registry.default(), device, kernels, filters, repeat=repeat)
     if not cases:
         raise UserError("no case to run: the suite, --kernel and --filter select nothing")
+    if shard_of:
+        cases = shard_cases(cases, *shard_of)
     if dry_run:
         for case in cases:
             click.echo(case.label)
@@ -128,7 +206,9 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
             "environment": environment(threads),
         }
         manifest.update(device_facts(device))
-        store = RunStore.create(Path(out_dir) / new_run_id(suite.name, device), manifest)
+        manifest["machine"] = fingerprint(manifest["environment"])
+        store = create_or_join(Path(out_dir) / (run_id or new_run_id(suite.name, device)), manifest,
+                               shard_name(shard_of))
     click.echo(f"run {store.run_id}: {len(cases)} cases, device {device}, {threads} threads -> {store.dir}", err=True)
     extra = None
     if metrics:
@@ -140,7 +220,14 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
                     peaks=store.manifest().get("peaks"), isolate=isolate, timeout_s=timeout_s,
                     kernel_files=[k for k in kernels if is_kernel_file(k)])
     try:
-        ran = sweep(runner, cases, progress=progress)
+        if executor == "ray":
+            ran = ray_sweep(store, cases, worker_config(runner), device, address=address, workers=workers,
+                            progress=progress, extra_metrics=extra)
+        elif executor == "slurm":
+            ran = slurm_shards(store, suite, device, kernels, filters, threads, n_tasks, partition, time_min,
+                               slurm_cluster, out_dir, metrics)
+        else:
+            ran = sweep(runner, cases, progress=progress)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted; finished cases are in {store.dir}. "
                    f"Continue with: tpbench run --resume {store.run_id}", err=True)

@@ -147,20 +147,9 @@ def ray_sweep(store: RunStore, cases: list[Case], config: WorkerConfig, device: 
             ray.shutdown()
 
 
-def run_shard(argv: list[str]) -> int:
-    """One array task: ``tpbench run`` with ``argv`` (which carries ``--shard i/n``); its exit code."""
-    from tpbench.cli import main
-
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
-def slurm_sweep(folder, argv: list[str], n: int, *, partition: str | None, gpus_per_task: int,
-                time_min: int, cluster: str | None = None) -> list[int]:
-    """Submit ``n`` shards of ``tpbench run argv`` as a job array and wait; the tasks' exit codes.
+def slurm_sweep(task: Callable[[list[str]], int], folder, argv: list[str], n: int, *, partition: str | None,
+                gpus_per_task: int, time_min: int, cluster: str | None = None) -> list[int]:
+    """Submit ``n`` array tasks ``task(argv + ["--shard", "i/n"])`` and wait; their exit codes.
 
     ``cluster="local"`` runs the array on this machine (submitit's local
     executor), otherwise submitit's Slurm executor with ``partition``.
@@ -173,5 +162,5 @@ def slurm_sweep(folder, argv: list[str], n: int, *, partition: str | None, gpus_
     if partition:
         params["slurm_partition"] = partition
     executor.update_parameters(**params)
-    jobs = executor.map_array(run_shard, [[*argv, "--shard", f"{i}/{n}"] for i in range(1, n + 1)])
+    jobs = executor.map_array(task, [[*argv, "--shard", f"{i}/{n}"] for i in range(1, n + 1)])
     return [job.result() for job in jobs]

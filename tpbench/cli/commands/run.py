@@ -73,6 +73,17 @@ def create_or_join(directory: Path, manifest: dict, shard: str | None):
     return RunStore(directory, shard=shard)
 
 
+def run_shard(argv: list[str]) -> int:
+    """One array task: ``tpbench run`` with ``argv`` (which carries ``--shard i/n``); its exit code."""
+    from tpbench.cli import main
+
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
 def slurm_shards(store, suite, device, kernels, filters, threads, n_tasks, partition, time_min, cluster,
                  out_dir, metrics) -> int:
     """Submit the run's shards as a job array, wait, merge; how many cases were added."""
@@ -87,7 +98,7 @@ def slurm_shards(store, suite, device, kernels, filters, threads, n_tasks, parti
         argv += ["--kernel", k]
     for f in filters:
         argv += ["--filter", f]
-    codes = slurm_sweep(Path(out_dir) / ".slurm" / store.run_id, argv, n_tasks, partition=partition, cluster=cluster, time_min=time_min,
+    codes = slurm_sweep(run_shard, Path(out_dir) / ".slurm" / store.run_id, argv, n_tasks, partition=partition, cluster=cluster, time_min=time_min,
                         gpus_per_task=1 if device.startswith("cuda") else 0)
     failed = [i + 1 for i, code in enumerate(codes) if code]
     if failed:

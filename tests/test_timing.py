@@ -166,7 +166,7 @@ def test_run_command_records_timer_and_isolation_settings(tmp_path):
     assert result.exit_code == 0, result.output
     run_dir = next(p for p in tmp_path.iterdir() if not p.name.startswith("."))
     settings = json.loads((run_dir / "run.json").read_text())["settings"]
-    assert settings["timer"] == "cpu" and settings["isolate"] is False and settings["timeout_s"] == 300.0
+    assert settings["timer"] == "cpu" and settings["isolate"] is True and settings["timeout_s"] == 300.0
     record = json.loads((run_dir / "cases.jsonl").read_text().splitlines()[0])
     assert record["status"] == "ok" and record["timer"] == "cpu"
     assert record["warmup_s"] >= 0 and record["sampling_s"] > 0 and "peak_rss_mb" in record

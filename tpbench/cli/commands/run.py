@@ -121,8 +121,8 @@ def slurm_shards(store, suite, device, kernels, filters, threads, n_tasks, parti
               help="Timer: cpu (perf_counter), hot / cold (CUDA events, cold flushes L2 first), graph "
                    "(CUDA-graph replay); default: the suite's, else auto (cpu or hot).")
 @click.option("--isolate/--no-isolate", default=None,
-              help="Run each case in a worker process (a crash or hang is that case's error/timeout); "
-                   "default: on for CUDA, off for CPU.")
+              help="Run cases in a reused worker process, so a crash or hang is that case's error/timeout "
+                   "(default: on; --no-isolate runs them in this process, for debugging).")
 @click.option("--timeout", "timeout_s", type=float, default=300.0, show_default=True,
               help="Seconds a case may take in the isolated worker before it is recorded as a timeout.")
 @click.option("--progress/--no-progress", default=True)
@@ -190,7 +190,7 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
     threads = threads or (1 if executor == "ray" and device == "cpu" else os.cpu_count() or 1)
     torch.set_num_threads(threads)
     timer = resolve_timer(device, timer or suite.timing.get("timer"))
-    isolate = device.startswith("cuda") if isolate is None else isolate
+    isolate = True if isolate is None else isolate  # a crashing kernel must not take the sweep with it
     timing = dict(suite.timing)
     repeat = repeat or (manifest.get("repeat") if resume else None) or int(timing.pop("repeat", 1))
     timing.pop("repeat", None)

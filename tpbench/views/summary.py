@@ -5,21 +5,25 @@ from __future__ import annotations
 import pandas as pd
 
 from tpbench.spec import passes
-
+from tpbench.views.ranking import GROUP, ranked
 
 
 def best_per_problem(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per (problem, pass): the fastest ``ok`` kernel, its median, the runner-up and the margin.
+    """One row per (problem, pass) — per machine too when a run spans several: the fastest ``ok`` kernel,
+    its median, the runner-up and the margin (:func:`tpbench.views.ranking.ranked`).
 
     Only correct (``ok``) cases are ranked; ``incorrect`` counts how many kernels
     failed the gate on that problem and pass.
     """
     if df.empty or "status" not in df:
         return pd.DataFrame()
+    df = df.assign(machine=df["machine"].fillna("") if "machine" in df else "")
+    mixed = df["machine"].nunique() > 1
+    fastest = {tuple(group.values()): cases for group, cases in ranked(df)}
     rows = []
-    for (label, pass_), group in df.groupby(["problem_label", "pass"], sort=False):
-        ok = group[group["status"] == "ok"].sort_values("median_ms")
-        row = {"problem": label, "pass": pass_, "kernels ok": len(ok),
+    for (machine, label, pass_), group in df.groupby(list(GROUP), sort=False, dropna=False):
+        ok = fastest.get((machine, label, pass_), group.iloc[0:0])
+        row = {**({"machine": machine} if mixed else {}), "problem": label, "pass": pass_, "kernels ok": len(ok),
                "incorrect": int((group["status"] == "incorrect").sum())}
         if not len(ok) and "reason" in group:
             # Say why nothing ran (e.g. "no valid path") rather than leaving a blank.

@@ -71,7 +71,10 @@ def tidy(cases: pd.DataFrame, manifests: dict[str, dict[str, Any]] | None = None
     cases["kernel"] = cases["kernel"].fillna("?")
     cases["status"] = cases["status"].fillna("?")
     cases["pass"] = cases["pass"].fillna("?")
-    cases["machine"] = cases["run_id"].map(lambda r: machine_name((manifests or {}).get(r, {})))
+    names = cases["run_id"].map(lambda r: machine_name((manifests or {}).get(r, {})))
+    fingerprints = cases["machine"].fillna("").astype(str) if "machine" in cases else pd.Series("", index=cases.index)
+    mixed = fingerprints.groupby(cases["run_id"]).transform("nunique") > 1  # a run merged --allow-mixed
+    cases["machine"] = names.where(~mixed, names + " · " + fingerprints)
     cases["series"] = series_labels(cases)
     return cases.reset_index(drop=True)
 

@@ -13,18 +13,16 @@ from typing import Any
 import pandas as pd
 
 from tpbench.spec import passes
+from tpbench.views.ranking import ranked
 from tpbench.views.report.data import FAILED, Runs
-
-GROUP = ["machine", "device", "problem_label", "pass"]
-
 
 def winners(runs: Runs) -> list[dict[str, Any]]:
     """Per machine, problem and pass: the fastest correct kernel and its margin over the next."""
     rows = []
-    for key, group in runs.ok.groupby(GROUP, sort=False, dropna=False):
-        best = group.sort_values("median_ms").drop_duplicates("series")
+    for key, group in ranked(runs.cases):
+        best = group.drop_duplicates("series")
         first = best.iloc[0]
-        row = dict(zip(GROUP, key), winner=first["series"], family=first["family"],
+        row = dict(key, device=first["device"], winner=first["series"], family=first["family"],
                    median_ms=first["median_ms"], runner_up="—", next_ms=math.nan, margin=math.nan,
                    work=work_note(first, None), n_kernels=len(best))
         if len(best) > 1:

@@ -17,8 +17,9 @@ import time
 
 import torch
 
-TUNE_ROWS = 1024
-ROUNDS = 2
+TUNE_ROWS = 8192  # per-call overheads dominate far smaller batches and would bias the choice
+ROUNDS = 3
+CLEAR_LOSS = 2.0  # a candidate this many times slower than the best so far is not timed again
 
 
 def _sync(device: torch.device) -> None:
@@ -55,7 +56,10 @@ def autotune(module: torch.nn.Module, methods: tuple[str, ...], dims: tuple[int,
     if len(methods) > 1:
         for round_ in range(rounds + 1):  # round 0 warms up (allocations, first-call setup)
             for mode in best:
+                lead = min(best[mode].values())
                 for m in methods:
+                    if best[mode][m] > CLEAR_LOSS * lead:
+                        continue
                     module.method[mode] = m
                     t = _once(module, mode, x1, x2, w)
                     if round_:

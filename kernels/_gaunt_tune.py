@@ -19,6 +19,7 @@ import torch
 
 TUNE_ROWS = 8192  # per-call overheads dominate far smaller batches and would bias the choice
 ROUNDS = 3
+MARGIN = 0.1  # another method replaces the first (the default) only when this much faster: noise is no reason
 CLEAR_LOSS = 2.0  # a candidate this many times slower than the best so far is not timed again
 
 
@@ -44,6 +45,8 @@ def autotune(module: torch.nn.Module, methods: tuple[str, ...], dims: tuple[int,
              rows: int = TUNE_ROWS, rounds: int = ROUNDS) -> dict[str, dict[str, float]]:
     """Set ``module.method[mode]`` to the fastest of ``methods``; returns the timings (ms) per mode and method.
 
+    ``methods[0]`` is the default: another replaces it only when :data:`MARGIN` faster.
+
     ``dims``: ``(d1, d2, d_out)`` of the module's inputs and output.
     """
     buf = next(module.buffers())
@@ -65,6 +68,7 @@ def autotune(module: torch.nn.Module, methods: tuple[str, ...], dims: tuple[int,
                     if round_:
                         best[mode][m] = min(best[mode][m], t * 1e3)
     for mode, times in best.items():
-        module.method[mode] = min(times, key=times.get)
+        fastest, default = min(times, key=times.get), methods[0]
+        module.method[mode] = fastest if times[fastest] < (1 - MARGIN) * times[default] else default
     module.tuned = {"rows": n, **best}
     return module.tuned

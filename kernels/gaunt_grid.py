@@ -70,7 +70,9 @@ from tpbench_kernels._gaunt_tune import autotune
 from tpbench_kernels._sphere import exact_sizes, fft_size, gl_grid, gl_legendre, grid_sh, sh_index
 
 
-METHODS = ("full", "split", "full-bm")  # single-kind inputs: DenseGrid's candidates, default first
+# Single-kind inputs: DenseGrid's candidates. The default (first) is the plain three-matmul
+# transform itself, so that a noisy autotune can only ever replace it by something clearly faster.
+METHODS = ("full-bm", "full", "split")
 
 
 def grid_sizes(plan: GauntPlan) -> tuple[int, int]:

@@ -11,6 +11,7 @@ from tpbench.problem import Problem
 from tpbench.references import reference_for
 from tpbench.shapes import channelwise, linear, mimo, mimo_ap
 from tpbench_kernels._sphere import exact_sizes, gl_grid, grid_sh
+from tpbench_kernels._gaunt_tune import MARGIN
 from tpbench_kernels.gaunt_grid import METHODS, DenseGrid
 
 GAUNT = ["gaunt-grid", "gaunt-grid-sep", "gaunt-grid-sep-dft", "gaunt-fft", "gaunt-fft-direct"]
@@ -126,7 +127,8 @@ def test_feature_major_derivatives_pass_gradcheck(method, problem):
 
 
 def test_autotune_picks_a_candidate_per_mode_and_reports_it():
-    """The build times every candidate in both modes, keeps the fastest and says which ran."""
+    """The build times every candidate in both modes, keeps the fastest (the default unless another is
+    clearly faster) and says which ran."""
     problem = mimo(3, batch=300, dtype="float64")
     kernel = KERNELS["gaunt-grid"]
     module = build_module(kernel, problem, "cpu")
@@ -134,7 +136,9 @@ def test_autotune_picks_a_candidate_per_mode_and_reports_it():
     for mode in ("fwd", "grad"):
         times = module.tuned[mode]
         assert set(times) == set(METHODS) and all(0 < t < float("inf") for t in times.values())
-        assert module.method[mode] == min(times, key=times.get)
+        fastest = min(times, key=times.get)
+        default = METHODS[0]
+        assert module.method[mode] == (fastest if times[fastest] < (1 - MARGIN) * times[default] else default)
     assert kernel.effective_method(module) == (f"fwd={module.method['fwd']} grad={module.method['grad']} "
                                                "(autotuned at batch 300)")
     mixed = build_module(kernel, PROBLEMS["mixed"], "cpu")

@@ -114,14 +114,16 @@ class GridProduct(torch.autograd.Function):
         t, n = ctx.t, ctx.n
         x1, x2, *fg = ctx.saved_tensors
         f, g = fg[:n], fg[n:]
-        if torch.is_grad_enabled():  # create_graph: f, g must carry their dependence on x1, x2
+        graph = torch.is_grad_enabled()
+        if graph:  # create_graph: f, g must carry their dependence on x1, x2
             f, g = synthesize(x1, t.A1, t.cols1), synthesize(x2, t.A2, t.cols2)
         if t.out_cols is None:
             hbar = [t.Z[0].t() @ grad.t()]
         else:
             hbar = [z.t() @ grad.index_select(1, c).t() for z, c in zip(t.Z, t.out_cols)]
         g1 = adjoint(star(hbar, g), t.A1, t.inv1) if ctx.needs_input_grad[0] else None
-        g2 = adjoint(star(hbar, f), t.A2, t.inv2) if ctx.needs_input_grad[1] else None
+        # the last use of h̄: without a graph to keep, its buffers take the product
+        g2 = adjoint(star(hbar, f, reuse_a=not graph), t.A2, t.inv2) if ctx.needs_input_grad[1] else None
         return g1, g2, None
 
     @staticmethod

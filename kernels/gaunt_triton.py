@@ -20,7 +20,8 @@ argument, and ``Σ_k z̄_k ∂z_k/∂u = T(z̄, v; S_c, S_b, S_a)``):
 
 computed by the same autograd Function, so the backward is itself differentiable
 (double backward and beyond); forward mode is ``ż = T(ẋ₁, x₂) + T(x₁, ẋ₂)``.
-The dots run in IEEE precision (``input_precision="ieee"``: no TF32), fp32 or fp64.
+The dots run in IEEE precision (``input_precision="ieee"``) for fp32 and fp64, and
+with TF32 inputs for the ``tf32`` precision (fp32 storage).
 
 Padding: every leg is stored ``(D_k, G_P)`` with zero rows and columns, ``D_k`` a
 power of two ``>= 16`` (``tl.dot``'s minimum) and ``G_P`` a multiple of
@@ -48,9 +49,12 @@ from tpbench.problem import Problem
 from tpbench_kernels._gaunt_common import GauntKernel, GauntPlan, kinds_of
 from tpbench_kernels._sphere import exact_sizes, gl_grid, grid_sh, sh_index
 
+# Tile sizes: untuned (no GPU was at hand when this was written); a program re-evaluates both
+# inputs once per output tile, so wider output tiles cost registers but save recomputation.
 BLOCK_G = 32
-BLOCK_C_MAX = 64
 BLOCK_B = {torch.float32: 32, torch.float64: 16}
+BLOCK_C = {torch.float32: 128, torch.float64: 64}
+PRECISION = {"float32": "ieee", "float64": "ieee", "tf32": "tf32"}
 
 
 def interpreting() -> bool:
@@ -71,7 +75,7 @@ def _kernel():
     @triton.jit
     def trilinear(u_ptr, v_ptr, out_ptr, sa_ptr, sb_ptr, sc_ptr, B, du, dv, dc,
                   GP: tl.constexpr, DA: tl.constexpr, DB: tl.constexpr, BLOCK_C: tl.constexpr,
-                  BLOCK_B: tl.constexpr, BLOCK_G: tl.constexpr):
+                  BLOCK_B: tl.constexpr, BLOCK_G: tl.constexpr, PRECISION: tl.constexpr):
         rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
         cols = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
         ka = tl.arange(0, DA)
@@ -82,16 +86,17 @@ def _kernel():
         acc = tl.zeros((BLOCK_B, BLOCK_C), dtype=u.dtype)
         for g0 in range(0, GP, BLOCK_G):
             gs = g0 + tl.arange(0, BLOCK_G)
-            f = tl.dot(u, tl.load(sa_ptr + ka[:, None] * GP + gs[None, :]), input_precision="ieee")
-            g = tl.dot(v, tl.load(sb_ptr + kb[:, None] * GP + gs[None, :]), input_precision="ieee")
+            f = tl.dot(u, tl.load(sa_ptr + ka[:, None] * GP + gs[None, :]), input_precision=PRECISION)
+            g = tl.dot(v, tl.load(sb_ptr + kb[:, None] * GP + gs[None, :]), input_precision=PRECISION)
             sc = tl.load(sc_ptr + cols[None, :] * GP + gs[:, None])  # (BLOCK_G, BLOCK_C) slice of S_cᵀ
-            acc += tl.dot(f * g, sc, input_precision="ieee")
+            acc += tl.dot(f * g, sc, input_precision=PRECISION)
         tl.store(out_ptr + rows[:, None] * dc + cols[None, :], acc, mask=live & (cols[None, :] < dc))
 
     return triton, trilinear
 
 
-def trilinear(u: torch.Tensor, v: torch.Tensor, legs: tuple, dims: tuple[int, int, int]) -> torch.Tensor:
+def trilinear(u: torch.Tensor, v: torch.Tensor, legs: tuple, dims: tuple[int, int, int],
+              precision: str = "ieee") -> torch.Tensor:
     """``T(u, v; S_a, S_b, S_c)`` ``(B, d_c)`` by one launch; ``legs`` padded, ``dims = (d_a, d_b, d_c)``."""
     triton, kernel = _kernel()
     sa, sb, sc = legs
@@ -101,10 +106,10 @@ def trilinear(u: torch.Tensor, v: torch.Tensor, legs: tuple, dims: tuple[int, in
     out = torch.empty(B, dc, device=u.device, dtype=u.dtype)
     if B == 0:
         return out
-    block_b, block_c = BLOCK_B[u.dtype], min(BLOCK_C_MAX, sc.shape[0])
+    block_b, block_c = BLOCK_B[u.dtype], min(BLOCK_C[u.dtype], sc.shape[0])
     grid = (triton.cdiv(B, block_b), triton.cdiv(dc, block_c))
     kernel[grid](u, v, out, sa, sb, sc, B, da, db, dc, GP=sa.shape[1], DA=sa.shape[0], DB=sb.shape[0],
-                 BLOCK_C=block_c, BLOCK_B=block_b, BLOCK_G=BLOCK_G)
+                 BLOCK_C=block_c, BLOCK_B=block_b, BLOCK_G=BLOCK_G, PRECISION=precision)
     return out
 
 
@@ -112,13 +117,13 @@ class Trilinear(torch.autograd.Function):
     """``T(u, v; S_a, S_b, S_c)`` with derivatives that are again ``T`` (module docstring)."""
 
     @staticmethod
-    def forward(u, v, legs, dims):
-        return trilinear(u, v, legs, dims)
+    def forward(u, v, legs, dims, precision):
+        return trilinear(u, v, legs, dims, precision)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        u, v, legs, dims = inputs
-        ctx.legs, ctx.dims = legs, dims
+        u, v, legs, dims, precision = inputs
+        ctx.legs, ctx.dims, ctx.precision = legs, dims, precision
         ctx.save_for_backward(u, v)
         ctx.save_for_forward(u, v)
 
@@ -126,15 +131,16 @@ class Trilinear(torch.autograd.Function):
     def backward(ctx, grad):
         u, v = ctx.saved_tensors
         (sa, sb, sc), (da, db, dc) = ctx.legs, ctx.dims
-        gu = Trilinear.apply(grad, v, (sc, sb, sa), (dc, db, da)) if ctx.needs_input_grad[0] else None
-        gv = Trilinear.apply(grad, u, (sc, sa, sb), (dc, da, db)) if ctx.needs_input_grad[1] else None
-        return gu, gv, None, None
+        p = ctx.precision
+        gu = Trilinear.apply(grad, v, (sc, sb, sa), (dc, db, da), p) if ctx.needs_input_grad[0] else None
+        gv = Trilinear.apply(grad, u, (sc, sa, sb), (dc, da, db), p) if ctx.needs_input_grad[1] else None
+        return gu, gv, None, None, None
 
     @staticmethod
-    def jvp(ctx, du, dv, _legs, _dims):
+    def jvp(ctx, du, dv, *_):
         u, v = ctx.saved_tensors
-        parts = ([trilinear(du, v, ctx.legs, ctx.dims)] if du is not None else []) + \
-                ([trilinear(u, dv, ctx.legs, ctx.dims)] if dv is not None else [])
+        parts = ([trilinear(du, v, ctx.legs, ctx.dims, ctx.precision)] if du is not None else []) + \
+                ([trilinear(u, dv, ctx.legs, ctx.dims, ctx.precision)] if dv is not None else [])
         return sum(parts)
 
 
@@ -152,8 +158,9 @@ def legs(plan: GauntPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 class FusedGrid(torch.nn.Module):
     """``z = T(x₁, x₂; S₁, S₂, S₃)`` with padded legs as buffers."""
 
-    def __init__(self, plan: GauntPlan, dtype: torch.dtype):
+    def __init__(self, plan: GauntPlan, dtype: torch.dtype, precision: str = "ieee"):
         super().__init__()
+        self.precision = precision
         S = legs(plan)
         self.dims = tuple(s.shape[0] for s in S)
         GP = -(-S[0].shape[1] // BLOCK_G) * BLOCK_G
@@ -163,7 +170,7 @@ class FusedGrid(torch.nn.Module):
             self.register_buffer(f"S{i}", torch.tensor(buf, dtype=dtype))
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
-        return Trilinear.apply(x1, x2, (self.S1, self.S2, self.S3), self.dims)
+        return Trilinear.apply(x1, x2, (self.S1, self.S2, self.S3), self.dims, self.precision)
 
 
 class GauntGridTriton(GauntKernel):
@@ -179,7 +186,7 @@ class GauntGridTriton(GauntKernel):
     name = "gaunt-grid-triton"
     family = "gaunt-grid"
     backend = "triton"
-    dtypes = ("float64", "float32")
+    dtypes = ("float64", "float32", "tf32")
 
     @property
     def devices(self) -> tuple[str, ...]:
@@ -202,15 +209,15 @@ class GauntGridTriton(GauntKernel):
         return None
 
     def build(self, problem: Problem, device: str, dtype: torch.dtype) -> torch.nn.Module:
-        return FusedGrid(self.plan(problem), dtype).to(device=device)
+        return FusedGrid(self.plan(problem), dtype, PRECISION[problem.dtype]).to(device=device)
 
     def flops(self, problem: Problem) -> float:
         plan = self.plan(problem)
         S = legs(plan)
         GP = -(-S[0].shape[1] // BLOCK_G) * BLOCK_G
         D1, D2, D3 = (padded(s.shape[0]) for s in S)
-        tiles = -(-D3 // min(BLOCK_C_MAX, D3))
-        return float(problem.batch * tiles * (2 * GP * (D1 + D2) + GP + 2 * GP * min(BLOCK_C_MAX, D3)))
+        block = min(BLOCK_C[torch.float64 if problem.dtype == "float64" else torch.float32], D3)
+        return float(problem.batch * (D3 // block) * (2 * GP * (D1 + D2) + GP + 2 * GP * block))
 
 
 KERNELS = [GauntGridTriton()]

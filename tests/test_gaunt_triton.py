@@ -34,9 +34,9 @@ def test_interpreter_makes_it_available(interpreted):
 
 
 @needs_triton
-@pytest.mark.parametrize("name", ["mimo1-f64", "mimo3-f64", "mimo2-f32", "mimo-ap2-f64", "pseudo-natural"])
+@pytest.mark.parametrize("name", ["mimo1-f64", "mimo5-f64", "mimo2-f32", "mimo2-tf32", "mimo-ap2-f64", "pseudo-natural"])
 def test_gate_forward_backward_double_backward(interpreted, name):
-    """The fused kernel and its derivative launches against the float64 reference, fp64 and fp32."""
+    """The fused kernel and its derivative launches against the float64 reference, fp64, fp32 and tf32."""
     r = interpreted["gate"][name]
     assert "unsupported" not in r, r
     assert not r["failures"] and not r["crashed"], r
@@ -74,7 +74,7 @@ def test_unavailable_without_gpu_or_triton(monkeypatch):
 
 
 def test_padding_and_flops():
-    """Legs padded to powers of two >= 16 (tl.dot's minimum); flops count the padded work."""
+    """Legs padded to powers of two >= 16 (tl.dot's minimum); flops count the padded work, output tiles included."""
     assert [gaunt_triton.padded(d) for d in (1, 9, 16, 17, 121, 441)] == [16, 16, 16, 32, 128, 512]
     kernel = GauntGridTriton()
     assert kernel.flops(mimo(10)) > kernel.flops(mimo(2)) > 0

@@ -25,8 +25,9 @@ torch.set_num_threads(1)
 kernel = GauntGridTriton()
 PROBLEMS = {
     "mimo1-f64": mimo(1, batch=37, dtype="float64"),  # 37: a partial batch tile
-    "mimo3-f64": mimo(3, batch=16, dtype="float64"),
+    "mimo5-f64": mimo(5, batch=16, dtype="float64"),  # two output tiles, the last one partial
     "mimo2-f32": mimo(2, batch=16, dtype="float32"),
+    "mimo2-tf32": mimo(2, batch=16, dtype="tf32"),
     "mimo-ap2-f64": mimo_ap(2, batch=16, dtype="float64"),
     "pseudo-natural": Problem("tp", "0o+1e", "0e+0o+1e+1o+2e+2o+3e+3o", "1o+2e", batch=16, dtype="float64"),
 }

@@ -37,9 +37,9 @@ import torch
 class Transform:
     """Matrices and index maps of one feature-major grid product (module docstring).
 
-    ``cols1[c]``/``cols2[c]``: input columns of class ``c`` (``None``: all, in order);
-    ``out_rows``: the class-stacked output rows in output order (``None``: already in order).
-    ``inv1``, ``inv2``: inverse of the stacked input columns (for the backward).
+    ``cols1[c]``, ``cols2[c]``, ``out_cols[c]``: the input and output columns of class ``c``
+    (``None``: one class, all columns in order); ``out_rows``, ``inv1``, ``inv2``: for each
+    output / input column, its row in the class-stacked ``[class 0; class 1]`` (``None``: one class).
     """
 
     A1: list[torch.Tensor]
@@ -47,7 +47,7 @@ class Transform:
     Z: list[torch.Tensor]
     cols1: list[torch.Tensor] | None
     cols2: list[torch.Tensor] | None
-    out_cols: list[torch.Tensor] | None  # output columns of each class
+    out_cols: list[torch.Tensor] | None
     out_rows: torch.Tensor | None
     inv1: torch.Tensor | None
     inv2: torch.Tensor | None

@@ -3,11 +3,17 @@
 Usage: ``python benchmarks/gaunt_cpu.py [--L 1-10] [--batch 10000] [--threads 2] [--rounds 3] [--only a,b]
 [--system-heap]``.
 
+Before timing, every column is built in float64 and checked against the float64
+reference of what it computes (the Gaunt reference for the Gaunt columns and the
+baseline, each CG kernel's own for the CG columns; relative error < 1e-10, else it stops).
 Every row is ``mimo(L)``, fp32, ``torch.set_num_threads(threads)``, timed with
-``torch.utils.benchmark.Timer.blocked_autorange(min_run_time=0.5)``; each cell is
-the median over ``rounds`` rounds of that timer's median, the columns interleaved
-within a round so that the machine's drift (and glibc's page-faulting heap
-state) falls on all of them alike. The heap is pinned as in ``tpbench run``
+``torch.utils.benchmark.Timer.blocked_autorange(min_run_time=0.5)``; the columns
+are interleaved within a round (alternating their order between rounds) so that
+the machine's drift (and glibc's page-faulting heap state) falls on all of them
+alike. Each cell is the ratio of the column's time to the baseline ``3-matmul``'s
+time *in the same round*, given as the median and [min-max] over ``rounds`` rounds;
+the baseline's cell is its median time in ms. The line printed per ``L`` also names
+the method ``gaunt-grid`` picked at build (its ``effective_method``). The heap is pinned as in ``tpbench run``
 (:mod:`tpbench.measure.heap`) unless ``--system-heap``.
 Columns (ms) and what they compute:
 
@@ -21,7 +27,7 @@ Columns (ms) and what they compute:
   (every path, one output block per path: *more* work than Gaunt, which keeps only the
   ``l1+l2+l3``-even paths, one block per degree).
 
-Any column is skipped at L and above once its second forward call took > 10 s.
+Any column but the baseline is skipped at L and above once its second forward call took > 10 s.
 
 Not a test: it only prints a table.
 """
@@ -40,15 +46,17 @@ from tpbench.kernel.registry import Registry
 from tpbench.measure import heap
 from tpbench.oracle.inputs import make_inputs
 from tpbench.spec.passes import pass_function
-from tpbench.kernel.base import build_module, default_dtype
+from tpbench.kernel.base import build_module, default_dtype, torch_dtype
 from tpbench.oracle.references import reference_for
 from tpbench.spec.shapes import mimo
-from tpbench_kernels.gaunt.common import gaunt_plan
+from tpbench.spec.gaunt import gaunt_plan
 from tpbench.math.sphere import exact_sizes, grid_sh, gl_grid
 
 GAUNT = ("gaunt-grid", "gaunt-grid-sep", "gaunt-grid-sep-dft", "gaunt-fft", "gaunt-fft-direct")
 CG = ("torch-cg", "e3nn-cg-full", "cue-cg-full.naive", "cg-sparse")
 SLOW_S = 10.0
+BASE = "3-matmul"  # the independent baseline every ratio is taken against, always timed
+PASSES = ("fwd", "fwd+bwd")
 
 
 class ThreeMatmul(torch.nn.Module):
@@ -97,18 +105,43 @@ def e3nn_resolution(L: int) -> tuple[int, int]:
 
 
 def modules(L: int, problem, skip: set[str], only: set[str] | None) -> dict[str, torch.nn.Module]:
-    """Every column's module for ``mimo(L)`` (fp32), built outside any timed region."""
+    """Every column's module for ``mimo(L)`` in ``problem.dtype``, built outside any timed region."""
     by_name = {k.name: k for k in Registry.default().kernels.values()}
-    want = lambda name: (only is None or name in only) and name not in skip  # noqa: E731
-    out = {name: build_module(by_name[name], problem, "cpu") for name in GAUNT if name in by_name and want(name)}
-    with default_dtype(torch.float32):
-        if want("3-matmul"):
-            out["3-matmul"] = ThreeMatmul(problem, torch.float32)
+    want = lambda name: (only is None or name in only or name == BASE) and name not in skip  # noqa: E731
+    out = {}
+    dtype = torch_dtype(problem.dtype)
+    with default_dtype(dtype):
+        out[BASE] = ThreeMatmul(problem, dtype)
         if want("e3nn-s2"):
             out["e3nn-s2"] = E3nnS2(L, e3nn_resolution(L))
+    out.update({name: build_module(by_name[name], problem, "cpu") for name in GAUNT if name in by_name and want(name)})
     out.update({name: build_module(by_name[name], problem, "cpu") for name in CG
                 if name in by_name and want(name) and by_name[name].supports(problem, "cpu") is None})
     return out
+
+
+def check(L: int, skip: set[str], only: set[str] | None, batch: int = 16) -> dict[str, float]:
+    """Relative error of every column against the float64 reference of what it computes, in float64.
+
+    Gaunt columns and the baseline against the Gaunt reference; CG columns against their own
+    (full CG: one output block per path). Raises if any column is off by more than 1e-10.
+    """
+    by_name = {k.name: k for k in Registry.default().kernels.values()}
+    problem = mimo(L, batch=batch, dtype="float64")
+    errors = {}
+    for name, module in modules(L, problem, skip, only).items():
+        kernel = by_name.get(name)
+        ref = (reference_for(kernel.operation, problem, kernel.native(problem)) if kernel is not None
+               else reference_for("gaunt", problem))
+        x = make_inputs(ref.native if hasattr(ref, "native") else reference_for("gaunt", problem).native, batch,
+                        torch.Generator().manual_seed(L))
+        with torch.no_grad():
+            want, got = ref(*x), module(*x)
+        errors[name] = ((got - want).norm() / want.norm()).item()
+    bad = {n: e for n, e in errors.items() if not e < 1e-10}
+    if bad:
+        raise SystemExit(f"L={L}: columns disagree with the float64 reference: {bad}")
+    return errors
 
 
 def time_ms(module, pass_: str, inputs) -> float:
@@ -117,39 +150,49 @@ def time_ms(module, pass_: str, inputs) -> float:
     return tb.Timer("run()", globals={"run": run}).blocked_autorange(min_run_time=0.5).median * 1e3
 
 
-def row(L: int, batch: int, rounds: int, skip: set[str], only: set[str] | None) -> dict[str, dict[str, float]]:
+def row(L: int, batch: int, rounds: int, skip: set[str], only: set[str] | None) -> dict[str, dict]:
+    """Per column and pass: times (ms) and ratios to the baseline, one per interleaved round."""
     problem = mimo(L, batch=batch, dtype="float32")
     gen = torch.Generator().manual_seed(L)
     x = [t.float() for t in make_inputs(reference_for("gaunt", problem).native, batch, gen)]
     timed = {}
+    by_name = {k.name: k for k in Registry.default().kernels.values()}
     for name, module in modules(L, problem, skip, only).items():
         with torch.no_grad():
             module(*x)  # first call: lazy setup (FFT plans, allocations) is not what we judge
             start = time.perf_counter()
             module(*x)
-        if time.perf_counter() - start > SLOW_S:
+        if time.perf_counter() - start > SLOW_S and name != BASE:
             skip.add(name)
         else:
             timed[name] = module
-    samples = {name: {p: [] for p in ("fwd", "fwd+bwd")} for name in timed}
-    for _ in range(rounds):
-        for name, module in timed.items():
-            for p in ("fwd", "fwd+bwd"):
-                samples[name][p].append(time_ms(module, p, x))
-    return {name: {p: float(np.median(v)) for p, v in by_pass.items()} for name, by_pass in samples.items()}
+    methods = {n: by_name[n].effective_method(m) for n, m in timed.items() if n in by_name}
+    samples = {name: {p: [] for p in PASSES} for name in timed}
+    names = list(timed)
+    for r in range(rounds):
+        order = names if r % 2 == 0 else names[::-1]  # alternate the order: no column always runs first
+        for name in order:
+            for p in PASSES:
+                samples[name][p].append(time_ms(timed[name], p, x))
+    return {name: {p: {"ms": v, "ratio": [t / b for t, b in zip(v, samples[BASE][p])]} for p, v in by_pass.items()}
+            | {"method": methods.get(name)} for name, by_pass in samples.items()}
 
 
-def table(rows: dict[int, dict[str, dict[str, float]]], pass_: str) -> str:
+def table(rows: dict[int, dict], pass_: str) -> str:
     names = list(dict.fromkeys(n for r in rows.values() for n in r))
-    lines = [f"### {pass_} (ms; ratio = time / gaunt-grid)",
+    lines = [f"### {pass_}: {BASE} ms, others time / {BASE} as median [min-max] over rounds",
              "| L | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for L, r in rows.items():
-        base = r.get("gaunt-grid", {}).get(pass_)
         cells = []
         for n in names:
-            t = r.get(n, {}).get(pass_)
-            ratio = f" ({t / base:.2g}x)" if t is not None and base and n != "gaunt-grid" else ""
-            cells.append("skip" if t is None else f"{t:.3g}{ratio}")
+            cell = r.get(n, {}).get(pass_)
+            if cell is None:
+                cells.append("skip")
+            elif n == BASE:
+                cells.append(f"{np.median(cell['ms']):.3g} ms")
+            else:
+                q = cell["ratio"]
+                cells.append(f"{np.median(q):.2f} [{min(q):.2f}-{max(q):.2f}]")
         lines.append(f"| {L} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -171,8 +214,11 @@ def main() -> None:
     skip: set[str] = set()
     rows = {}
     for L in Ls:
+        errors = check(L, skip, only)
         rows[L] = row(L, args.batch, args.rounds, skip, only)
-        print(f"L={L}: " + ", ".join(f"{n} {v['fwd']:.3g}/{v['fwd+bwd']:.3g}" for n, v in rows[L].items()), flush=True)
+        print(f"L={L}: max float64 error {max(errors.values()):.1e}; ms fwd/fwd+bwd " + ", ".join(
+            f"{n} {np.median(v['fwd']['ms']):.3g}/{np.median(v['fwd+bwd']['ms']):.3g}" for n, v in rows[L].items())
+            + "".join(f"; {n}: {v['method']}" for n, v in rows[L].items() if v["method"]), flush=True)
     print(f"\nmimo(L), batch {args.batch}, fp32, {torch.get_num_threads()} threads, {args.rounds} rounds, "
           f"heap {heap_state}, torch {torch.__version__}\n")
     for pass_ in ("fwd", "fwd+bwd"):

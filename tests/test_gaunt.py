@@ -11,6 +11,8 @@ from tpbench.spec.problem import Problem
 from tpbench.oracle.references import reference_for
 from tpbench.spec.shapes import channelwise, linear, mimo, mimo_ap
 from tpbench.math.sphere import exact_sizes, gl_grid, grid_sh
+from tpbench_kernels.gaunt.tune import MARGIN
+from tpbench_kernels.gaunt.grid import METHODS, DenseGrid
 
 GAUNT = ["gaunt-grid", "gaunt-grid-sep", "gaunt-grid-sep-dft", "gaunt-fft", "gaunt-fft-direct"]
 ALL = GAUNT + ["vector-gaunt-grid"]
@@ -61,7 +63,7 @@ def test_gate(name, problem):
 @pytest.mark.parametrize("problem", ["mixed", "mimo2"])
 @pytest.mark.parametrize("name", ALL)
 def test_double_backward(name, problem):
-    """Both grid paths: mixed kinds (E/O split, autograd) and mimo(2) (feature-major, hand-written backward)."""
+    """Mixed kinds (E/O split, autograd) and mimo(2) (the autotuned single-kind method)."""
     problem = PROBLEMS[problem]
     kernel = KERNELS[name]
     result = run_gate(kernel, problem, build_module(kernel, problem, "cpu"), "cpu", ["fwd+bwd+bwd"])
@@ -79,16 +81,32 @@ def test_gaunt_kernels_agree(problem):
             assert ((got - want).norm() / want.norm()).item() < 1e-10, name
 
 
-def test_feature_major_inference_and_repeated_backward():
-    """gaunt-grid's small-grid path: the in-place inference forward equals the autograd one, and a
-    retained graph gives the same gradients twice (the backward works in place on its own buffer only)."""
+def dense(problem: Problem, method: str) -> torch.nn.Module:
+    """gaunt-grid's module for ``problem`` with ``method`` in both modes (no autotune)."""
+    return DenseGrid(KERNELS["gaunt-grid"].plan(problem), torch.float64, method)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("problem", ["mimo1", "mimo3", "mimo-ap2", "scalars", "pseudo-natural"])
+def test_every_dense_method_passes_the_gate(method, problem):
+    """Each candidate the autotune may pick, forced in both modes, passes fwd, fwd+bwd and the double backward."""
+    problem = PROBLEMS[problem]
+    result = run_gate(KERNELS["gaunt-grid"], problem, dense(problem, method), "cpu", ["fwd", "fwd+bwd", "fwd+bwd+bwd"])
+    assert not result.failures and not result.crashed, (result.errors, result.failures, result.crashed)
+    assert max(result.errors.values()) < 1e-10
+
+
+@pytest.mark.parametrize("method", ["full", "split"])
+def test_feature_major_inference_and_repeated_backward(method):
+    """The in-place inference forward equals the autograd one, and a retained graph gives the same
+    gradients twice (the backward works in place on its own buffers only)."""
     problem = PROBLEMS["mimo2"]
-    module = build_module(KERNELS["gaunt-grid"], problem, "cpu")
+    module = dense(problem, method)
     x, y = pair(problem, 20, seed=4, requires_grad=True)
     with torch.no_grad():
         inference = module(x, y)
     out = module(x, y)
-    assert torch.equal(inference, out.detach())
+    assert torch.allclose(inference, out.detach(), rtol=0, atol=1e-14)
     cotangent = torch.randn(out.shape, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
     first = torch.autograd.grad(out, (x, y), cotangent, retain_graph=True)
     second = torch.autograd.grad(out, (x, y), cotangent)
@@ -96,20 +114,46 @@ def test_feature_major_inference_and_repeated_backward():
     assert torch.allclose(first[0], torch.func.vjp(lambda a: module(a, y.detach()), x.detach())[1](cotangent)[0])
 
 
-def test_feature_major_derivatives_pass_gradcheck():
+@pytest.mark.parametrize("method", ["full", "split"])
+@pytest.mark.parametrize("problem", ["mimo1", "mimo-ap1"])
+def test_feature_major_derivatives_pass_gradcheck(method, problem):
     """The hand-written backward, double backward (recomputed under create_graph), forward mode
     (``jvp``, as the expressivity metrics use it under ``vmap``) and undefined output gradients."""
-    problem = PROBLEMS["mimo1"]
-    module = build_module(KERNELS["gaunt-grid"], problem, "cpu")
+    problem = PROBLEMS[problem]
+    module = dense(problem, method)
     x, y = pair(problem, 6, seed=5, requires_grad=True)
     assert torch.autograd.gradcheck(module, (x, y), check_forward_ad=True, check_batched_forward_grad=True)
     assert torch.autograd.gradgradcheck(module, (x, y))
 
 
+def test_autotune_picks_a_candidate_per_mode_and_reports_it():
+    """The build times every candidate in both modes, keeps the fastest (the default unless another is
+    clearly faster) and says which ran."""
+    problem = mimo(3, batch=300, dtype="float64")
+    kernel = KERNELS["gaunt-grid"]
+    module = build_module(kernel, problem, "cpu")
+    assert module.tuned["rows"] == 300
+    for mode in ("fwd", "grad"):
+        times = module.tuned[mode]
+        assert set(times) == set(METHODS) and all(0 < t < float("inf") for t in times.values())
+        fastest = min(times, key=times.get)
+        default = METHODS[0]
+        assert module.method[mode] == (fastest if times[fastest] < (1 - MARGIN) * times[default] else default)
+    assert kernel.effective_method(module) == (f"fwd={module.method['fwd']} grad={module.method['grad']} "
+                                               "(autotuned at batch 300)")
+    mixed = build_module(kernel, PROBLEMS["mixed"], "cpu")
+    assert mixed.methods == ("mixed",) and kernel.effective_method(mixed) == "fwd=mixed grad=mixed"
+
+
+def test_unknown_dense_method_is_refused():
+    with pytest.raises(ValueError, match="not among"):
+        dense(PROBLEMS["mixed"], "split")
+
+
 @pytest.mark.parametrize("name", GAUNT)
 @pytest.mark.parametrize("problem", [PROBLEMS[k] for k in ("mimo1", "mimo3", "mixed")], ids=str)
 def test_batch_chunks_change_nothing(name, problem):
-    """The cache-sized batch chunks give the unchunked result (a no-op for gaunt-grid's unchunked small-grid path)."""
+    """The cache-sized batch chunks give the unchunked result (a no-op for gaunt-grid's unchunked single-kind methods)."""
     module = build_module(KERNELS[name], problem, "cpu")
     x, y = pair(problem, 50, seed=3)
     with torch.no_grad():

@@ -12,24 +12,27 @@ of :mod:`tpbench.math.sphere` with
 with the quadrature weights — exact, since the integrand ``f g Y_l3`` is a
 polynomial of degree ``≤ L1 + L2 + L3``.
 
-``gaunt-grid``: the transforms are dense matrix products, halved by the
-equator symmetry ``Y_lm(−t, α) = (−1)^{l+m} Y_lm(t, α)`` of the (symmetric)
-Gauss–Legendre nodes: coefficients split into the ``l+m`` even (E) and odd (O)
-classes, each evaluated on the northern half grid only (``G_h = ⌈n_β/2⌉ n_α``
-points); the southern values are ``E − O``. With ``S = E₁E₂ + O₁O₂`` and
-``D = E₁O₂ + O₁E₂``, the products on both hemispheres are ``S ± D`` and the
-projection is ``z_E = S Z_E``, ``z_O = D Z_O`` (``Z`` = twice the weighted
-harmonics; the equator node, if any, at half weight). Cost per sample
-``2 G_h (d1 + d2 + d_out)`` flops + ``O(G_h)`` elementwise — half of the plain
-three-matmul transform ``2 G (d1 + d2 + d_out)``; ``O(L^4)`` for ``mimo(L)``.
-Tiny grids (``G (L+1)² < PLAIN_BELOW``, ``mimo(L <= 3)``) skip the split (its extra
-small operations cost more than they save there) and run the three products
-feature-major (:class:`FeatureMajorProduct`): ``f = A₁ x₁ᵀ``, ``g = A₂ x₂ᵀ``,
-``zᵀ = Z (f ⊙ g)``, every intermediate ``(rows, batch)`` with the batch contiguous,
-and a hand-written backward. At these sizes the work is bound by memory and by
-BLAS efficiency, not by flops: batch-major products ``(B, d) @ (d, G)`` with
-``d, G`` of a few dozen run at a fraction of the speed of ``(G, d) @ (d, B)``,
-and autograd's backward of a transposed operand falls back to the slow shape.
+``gaunt-grid``: the transforms are dense matrix products. For single-kind inputs
+three exact methods (:mod:`tpbench_kernels.gaunt.fm` has their math):
+
+* ``full`` — the plain three-matmul transform ``zᵀ = Z (A₁ x₁ᵀ ⊙ A₂ x₂ᵀ)``,
+  feature-major (every intermediate ``(rows, batch)``, batch contiguous) with a
+  hand-written backward: ``2 G (d1 + d2 + d_out)`` flops per sample;
+* ``split`` — the same halved by the equator symmetry
+  ``Y_lm(−t, α) = (−1)^{l+m} Y_lm(t, α)`` of the symmetric Gauss–Legendre nodes:
+  ``l+m`` even (E) and odd (O) coefficients evaluated on the northern half grid
+  (``G_h = ⌈n_β/2⌉ n_α``), southern values ``E − O``; half the flops, but as many
+  grid values written (E and O on half the grid) and more elementwise traffic;
+* ``full-bm`` — the plain transform batch-major, ``((x₁ A₁ᵀ) ⊙ (x₂ A₂ᵀ)) Zᵀ``, autograd derivatives.
+
+At the sizes of ``mimo(L <= 10)`` these products have inner dimension ``d ≈ (L+1)²``
+and are bound by writing the ``(grid, batch)`` intermediates rather than by flops,
+so which is fastest depends on the machine; the kernel times them at build
+(:mod:`tpbench_kernels.gaunt.tune`) and runs the fastest per mode (no autograd /
+autograd). Mixed-kind inputs run a batch-major E/O half-grid path with ``u``/``v``
+signals (below): ``z_E = S Z_E``, ``z_O = D Z_O`` with ``S = E₁E₂ + O₁O₂``,
+``D = E₁O₂ + O₁E₂`` (``Z`` = twice the weighted harmonics; the equator node, if
+any, at half weight).
 
 ``gaunt-grid-sep`` / ``gaunt-grid-sep-dft``: separable transforms,
 ``Y_lm = Q_l^|m|(cos β) T_m(α)``. The β step is, for each order ``k = |m|``, a
@@ -43,9 +46,9 @@ instead of many short strided FFTs — faster on CPU at these sizes). Layout
 between steps. Cost per sample ``O(n_β L²)`` for the Legendre steps,
 ``O(n_β N log N)`` (FFT) or ``O(n_β N L)`` (DFT) for the α steps: ``O(L^3)``.
 
-The split and separable paths run the batch in chunks sized so that the grid
+The mixed-kind and separable paths run the batch in chunks sized so that the grid
 intermediates of a chunk stay in cache (:func:`tpbench_kernels.gaunt.common.chunked`);
-the small-grid feature-major path measured no faster in chunks and runs whole.
+the feature-major methods measured no faster in chunks and run whole.
 
 Mixed-kind inputs (both ``p = (−1)^l`` and ``p = −(−1)^l`` blocks) use two grid
 products, ``u₁u₂`` and ``v₁v₂`` with ``u = f₊ + f₋``, ``v = f₊ − f₋``
@@ -62,12 +65,14 @@ import torch
 from tpbench.spec.problem import Problem
 from tpbench_kernels.gaunt.common import (Block, GauntKernel, GauntPlan, chunk_rows, chunked, combine, kinds_of,
                                            products, v_sign)
+from tpbench_kernels.gaunt.fm import Transform, product
+from tpbench_kernels.gaunt.tune import autotune
 from tpbench.math.sphere import exact_sizes, fft_size, gl_grid, gl_legendre, grid_sh, sh_index
 
 
-# Below this many (grid points × harmonics) per sample the E/O split's extra small ops cost
-# more than the halved matrix products save (measured on 2 CPU cores: plain wins at mimo(L <= 3), fwd+bwd).
-PLAIN_BELOW = 5000
+# Single-kind inputs: DenseGrid's candidates. The default (first) is the plain three-matmul
+# transform itself, so that a noisy autotune can only ever replace it by something clearly faster.
+METHODS = ("full-bm", "full", "split")
 
 
 def grid_sizes(plan: GauntPlan) -> tuple[int, int]:
@@ -80,9 +85,17 @@ def coefficient_rows(blocks: tuple[Block, ...]) -> list[tuple[int, int, int, int
 
 
 class DenseGrid(torch.nn.Module):
-    """``gaunt-grid``: E/O-split dense transforms on the northern half grid."""
+    """``gaunt-grid``: dense transforms on the full or the E/O-split half grid.
 
-    def __init__(self, plan: GauntPlan, dtype: torch.dtype):
+    Single-kind inputs have three methods, all exact (:mod:`tpbench_kernels.gaunt.fm`):
+    ``full`` (the plain three-matmul transform, feature-major), ``split`` (the half
+    grid, feature-major) and ``full-bm`` (the plain transform batch-major, autograd
+    derivatives). :attr:`method` maps ``"fwd"`` (no autograd) and ``"grad"`` to the
+    method run in that mode; :func:`tpbench_kernels.gaunt.tune.autotune` sets it at
+    build. Mixed-kind inputs run the batch-major split with ``u``/``v`` signals (``mixed``).
+    """
+
+    def __init__(self, plan: GauntPlan, dtype: torch.dtype, method: str | None = None):
         super().__init__()
         n_beta, n_alpha = grid_sizes(plan)
         t, w, alpha = gl_grid(n_beta, n_alpha)
@@ -95,25 +108,57 @@ class DenseGrid(torch.nn.Module):
         Wy = Y * np.repeat(wq, n_alpha)[:, None]
         self.k1, self.k2 = kinds_of(plan.in1), kinds_of(plan.in2)
         self.v1, self.v2, self.out_kinds = products(self.k1, self.k2)
-        self.plain = len(self.out_kinds) == 1 and n_beta * n_alpha * Y.shape[1] < PLAIN_BELOW
-        if self.plain:
-            self._plain(plan, n_beta, n_alpha, w, dtype)
-            return
         n_sig = 2 + self.v1 + self.v2 + (2 if self.v1 or self.v2 else 0)
         self.rows = chunk_rows(3 * n_beta * n_alpha * n_sig, dtype.itemsize)
-        self._inputs(1, plan.in1, Y, self.v1, dtype)
-        self._inputs(2, plan.in2, Y, self.v2, dtype)
-        self._outputs(plan, Wy, dtype)
+        if self.v1 or self.v2:
+            self.methods = ("mixed",)
+            self._inputs(1, plan.in1, Y, self.v1, dtype)
+            self._inputs(2, plan.in2, Y, self.v2, dtype)
+            self._outputs(plan, Wy, dtype)
+        else:
+            self.methods = METHODS
+            self._full(plan, n_beta, n_alpha, w, dtype)
+            self._split(plan, Y, Wy, dtype)
+        choice = method or self.methods[0]
+        if choice not in self.methods:
+            raise ValueError(f"method {choice!r} not among {self.methods}")
+        self.method = {"fwd": choice, "grad": choice}
 
-    def _plain(self, plan: GauntPlan, n_beta: int, n_alpha: int, w: np.ndarray, dtype) -> None:
-        """Tiny grids: ``A{n}`` ``(G, d_n)`` harmonics on the full grid, ``Z`` ``(d_out, G)`` weighted."""
+    def _full(self, plan: GauntPlan, n_beta: int, n_alpha: int, w: np.ndarray, dtype) -> None:
+        """``F1``, ``F2`` ``(G, d_n)`` harmonics on the full grid, ``FZ`` ``(d_out, G)`` weighted."""
         lmax = max(plan.lmax1, plan.lmax2, plan.lmax_out)
         Y = grid_sh(lmax, n_beta, n_alpha).reshape(n_beta * n_alpha, -1)
         wq = np.repeat(w * 2 * math.pi / n_alpha, n_alpha)[:, None]
         cols = lambda blocks: [sh_index(b.l, m) for b in blocks for m in range(-b.l, b.l + 1)]  # noqa: E731
-        self.register_buffer("A1", torch.tensor(Y[:, cols(plan.in1)], dtype=dtype).contiguous())
-        self.register_buffer("A2", torch.tensor(Y[:, cols(plan.in2)], dtype=dtype).contiguous())
-        self.register_buffer("Z", torch.tensor((wq * Y[:, cols(plan.out)]).T, dtype=dtype).contiguous())
+        self.register_buffer("F1", torch.tensor(Y[:, cols(plan.in1)], dtype=dtype).contiguous())
+        self.register_buffer("F2", torch.tensor(Y[:, cols(plan.in2)], dtype=dtype).contiguous())
+        self.register_buffer("FZ", torch.tensor((wq * Y[:, cols(plan.out)]).T, dtype=dtype).contiguous())
+        # batch-major copies for full-bm: x @ F1ᵀ with a contiguous right operand
+        self.register_buffer("B1", self.F1.t().contiguous())
+        self.register_buffer("B2", self.F2.t().contiguous())
+        self.register_buffer("BZ", self.FZ.t().contiguous())
+
+    def _split(self, plan: GauntPlan, Y: np.ndarray, Wy: np.ndarray, dtype) -> None:
+        """Per class ``c`` (E = 0, O = 1): ``H{n}{c}`` ``(G_h, d_nc)``, ``HZ{c}`` ``(d_out,c, G_h)``, column maps."""
+        for n, blocks in ((1, plan.in1), (2, plan.in2), (3, plan.out)):
+            rows = coefficient_rows(blocks)
+            order = []
+            for cls in (0, 1):
+                sel = [r for r in rows if (r[1] + r[2]) % 2 == cls]
+                M = (Wy if n == 3 else Y)[:, [sh_index(l, m) for _, l, m, _ in sel]]
+                name = f"HZ{cls}" if n == 3 else f"H{n}{cls}"
+                self.register_buffer(name, torch.tensor(M.T if n == 3 else M, dtype=dtype).contiguous())
+                self.register_buffer(f"c{n}{cls}", torch.tensor([r[0] for r in sel], dtype=torch.long))
+                order += [r[0] for r in sel]
+            self.register_buffer(f"inv{n}", torch.tensor(np.argsort(order), dtype=torch.long))
+
+    def transform(self, method: str) -> Transform:
+        """The feature-major :class:`Transform` of ``full`` or ``split`` from the current buffers."""
+        if method == "full":
+            return Transform([self.F1], [self.F2], [self.FZ], None, None, None, None, None, None)
+        get = lambda name: [getattr(self, f"{name}{c}") for c in (0, 1)]  # noqa: E731
+        return Transform(get("H1"), get("H2"), get("HZ"), get("c1"), get("c2"), get("c3"), self.inv3,
+                         self.inv1, self.inv2)
 
     def _inputs(self, n: int, blocks, Y: np.ndarray, need_v: bool, dtype) -> None:
         """``A{n}{cls}`` (d_cls, G_h) and ``perm{n}``: input columns reordered as [E class | O class]."""
@@ -159,10 +204,11 @@ class DenseGrid(torch.nn.Module):
         return torch.addcmul(a[0] * b[0], a[1], b[1]), torch.addcmul(a[0] * b[1], a[1], b[0])
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
-        if self.plain:
-            if torch.is_grad_enabled():  # also under torch.func transforms: they need the Function
-                return FeatureMajorProduct.apply(x1, x2, self.A1, self.A2, self.Z)[0]
-            return (self.Z @ (self.A1 @ x1.t()).mul_(self.A2 @ x2.t())).t()  # nothing to save: f ⊙= g in place
+        method = self.method["grad" if torch.is_grad_enabled() else "fwd"]
+        if method == "full-bm":
+            return ((x1 @ self.B1) * (x2 @ self.B2)) @ self.BZ
+        if method in ("full", "split"):
+            return product(x1, x2, self.transform(method))
         # Permute once for the whole batch (not per chunk): one gather each way, cheap backward.
         x1, x2 = x1.index_select(1, self.perm1), x2.index_select(1, self.perm2)
         return chunked(self._forward, x1, x2, self.rows).index_select(1, self.perm)
@@ -176,61 +222,6 @@ class DenseGrid(torch.nn.Module):
         fields = {k: (S[k], D[k]) for k in self.out_kinds}
         outs = [fields[kind][cls] @ getattr(self, name) for kind, cls, name in self.parts]
         return torch.cat(outs, dim=1)
-
-
-class FeatureMajorProduct(torch.autograd.Function):
-    """``z = (Z (A₁ x₁ᵀ ⊙ A₂ x₂ᵀ))ᵀ`` in the ``(rows, batch)`` layout, with its derivatives by hand.
-
-    Forward: ``f = A₁ x₁ᵀ``, ``g = A₂ x₂ᵀ`` (``(G, B)``; ``x₁ᵀ`` is a free view),
-    ``zᵀ = Z (f ⊙ g)``; ``z`` is returned as the ``(B, d_out)`` view of ``zᵀ``.
-    Backward, with ``h̄ = Zᵀ z̄ᵀ``: ``x̄₁ = (A₁ᵀ (h̄ ⊙ g))ᵀ``, ``x̄₂ = (A₂ᵀ (h̄ ⊙ f))ᵀ``
-    — every product again of the fast ``(small, small) @ (small, B)`` shape.
-    Autograd would compute ``x̄₁`` as ``(B, G) @ (G, d)`` to match the
-    transposed layout of ``x₁ᵀ``, the slow shape this layout exists to avoid.
-    Forward mode (``torch.func.jvp``, used by the expressivity metrics):
-    ``żᵀ = Z (A₁ ẋ₁ᵀ ⊙ g + f ⊙ A₂ ẋ₂ᵀ)``; ``vmap`` comes from the generated rule.
-
-    ``f``, ``g`` are returned as extra (non-differentiable) outputs so that both
-    modes can reuse them. Under ``create_graph`` the backward recomputes them
-    from ``x₁, x₂`` with differentiable operations, so the same formulas give
-    the double backward.
-    """
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(x1, x2, A1, A2, Z):
-        f, g = A1 @ x1.t(), A2 @ x2.t()
-        return (Z @ (f * g)).t(), f, g
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        x1, x2, A1, A2, Z = inputs
-        _, f, g = output
-        ctx.mark_non_differentiable(f, g)
-        ctx.set_materialize_grads(False)  # else autograd fills two (G, B) zero gradients for f, g
-        ctx.save_for_backward(x1, x2, A1, A2, Z, f, g)
-        ctx.save_for_forward(A1, A2, Z, f, g)
-
-    @staticmethod
-    def backward(ctx, grad, _f, _g):
-        if grad is None:  # gradients are not materialised: z took no part in the loss
-            return None, None, None, None, None
-        x1, x2, A1, A2, Z, f, g = ctx.saved_tensors
-        graph = torch.is_grad_enabled()
-        if graph:  # create_graph: f, g must carry their dependence on x1, x2
-            f, g = A1 @ x1.t(), A2 @ x2.t()
-        h = Z.t() @ grad.t()
-        g1 = (A1.t() @ (h * g)).t() if ctx.needs_input_grad[0] else None
-        g2 = (A2.t() @ (h * f if graph else h.mul_(f))).t() if ctx.needs_input_grad[1] else None
-        return g1, g2, None, None, None
-
-    @staticmethod
-    def jvp(ctx, dx1, dx2, *_):
-        A1, A2, Z, f, g = ctx.saved_tensors
-        parts = [(A1 @ dx1.t()) * g if dx1 is not None else None, f * (A2 @ dx2.t()) if dx2 is not None else None]
-        dh = sum(p for p in parts if p is not None)
-        return (Z @ dh).t(), None, None
 
 
 class SeparableGrid(torch.nn.Module):
@@ -353,20 +344,39 @@ class _GridKernel(GauntKernel):
 
 
 class GauntGrid(_GridKernel):
-    """Dense Gaunt grid TP: ``z = Π_out[(Σ x Y)(Σ y Y)]`` by E/O half-grid matrix products.
+    """Dense Gaunt grid TP: ``z = Π_out[(Σ x Y)(Σ y Y)]`` by matrix products on an exact grid.
 
     Grid ``n_β = ⌈(L1+L2+L3+1)/2⌉`` Gauss–Legendre × ``n_α = L1+L2+L3+1`` uniform
-    (``(2L+1) × (4L+1)`` on ``mimo(L)``), transforms on the northern half; ``O(L^4)`` per sample.
+    (``(2L+1) × (4L+1)`` on ``mimo(L)``); ``O(L^4)`` per sample. Single-kind inputs:
+    the method per mode (``full``, ``split``, ``full-bm``, :class:`DenseGrid`) is chosen
+    at build by a short interleaved autotune (:mod:`tpbench_kernels.gaunt.tune`) and
+    reported by :meth:`effective_method`; mixed kinds run the ``u``/``v`` half-grid path.
 
-    Flops per sample (multiply-add = 2): ``2 G_h (d1 n_sig1 + d2 n_sig2) + 2 G_h d_out``
-    for the transforms (``n_sig = 2`` for mixed-kind inputs) plus ``6 G_h`` per grid
-    product; ``G_h = ⌈n_β/2⌉ n_α``. On tiny grids (plain path) ``2 G (d1 + d2 + d_out) + G``.
-    Computes every ``l1+l2+l3``-even path.
+    Flops per sample (multiply-add = 2), of the default method: single-kind inputs
+    ``2 G (d1 + d2 + d_out) + G`` (the full grid; ``split``, where chosen, does about
+    half the multiply-adds and ``4 G`` elementwise); mixed kinds
+    ``2 G_h (d1 n_sig1 + d2 n_sig2 + d_out) + 6 G_h`` per grid product
+    (``n_sig = 2`` for a mixed input, ``G_h = ⌈n_β/2⌉ n_α``). Every ``l1+l2+l3``-even path.
     """
 
     name = "gaunt-grid"
     family = "gaunt-grid"
     module = DenseGrid
+
+    def build(self, problem: Problem, device: str, dtype: torch.dtype) -> torch.nn.Module:
+        module = super().build(problem, device, dtype)
+        plan = self.plan(problem)
+        dims = tuple(sum(2 * b.l + 1 for b in bl) for bl in (plan.in1, plan.in2, plan.out))
+        autotune(module, module.methods, dims, problem.batch)
+        return module
+
+    def effective_method(self, module: torch.nn.Module) -> str | None:
+        method = getattr(module, "method", None)
+        if not method:
+            return None
+        tuned = getattr(module, "tuned", None)
+        how = f" (autotuned at batch {tuned['rows']})" if tuned and len(module.methods) > 1 else ""
+        return f"fwd={method['fwd']} grad={method['grad']}{how}"
 
     def flops(self, problem: Problem) -> float:
         plan = self.plan(problem)
@@ -375,11 +385,10 @@ class GauntGrid(_GridKernel):
         v1, v2, kinds = products(kinds_of(plan.in1), kinds_of(plan.in2))
         d1, d2 = (sum(2 * b.l + 1 for b in bl) for bl in (plan.in1, plan.in2))
         dout = sum(2 * b.l + 1 for b in plan.out)
-        G, lmax = n_beta * n_alpha, max(plan.lmax1, plan.lmax2, plan.lmax_out)
-        if len(kinds) == 1 and G * (lmax + 1) ** 2 < PLAIN_BELOW:
+        G = n_beta * n_alpha
+        if not (v1 or v2):
             return float(problem.batch * (2 * G * (d1 + d2 + dout) + G))
-        n_prod = 2 if (v1 or v2) else 1
-        return float(problem.batch * (2 * Gh * (d1 * (1 + v1) + d2 * (1 + v2) + dout) + 6 * Gh * n_prod))
+        return float(problem.batch * (2 * Gh * (d1 * (1 + v1) + d2 * (1 + v2) + dout) + 12 * Gh))
 
 
 class GauntGridSep(_GridKernel):

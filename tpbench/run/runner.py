@@ -5,7 +5,8 @@ For every case (problem × kernel × pass × variant)::
     available? ─no─▶ "unavailable: why"      supports? ─no─▶ "skipped: why"
     build ─▶ correctness gate (once per kernel × problem, every pass checked)
           ─fail─▶ "incorrect" with its errors, never timed
-    time the pass ─▶ work figures ─▶ record, appended to cases.jsonl at once
+    time the pass ─▶ re-check (:func:`~tpbench.oracle.correctness.recheck`) ─fail─▶ "incorrect"
+          ─▶ work figures ─▶ record, appended to cases.jsonl at once
 
 An exception in one case becomes that case's ``error`` (``oom`` for
 out-of-memory); :mod:`tpbench.run.sweep` runs the cases of a plan, here or
@@ -27,7 +28,7 @@ from typing import Any, Callable, Iterable
 import torch
 
 from tpbench.measure import peaks as peaks_mod
-from tpbench.oracle.correctness import TOLERANCES, GateResult, run_gate
+from tpbench.oracle.correctness import TOLERANCES, GateResult, recheck, run_gate
 from tpbench.oracle.inputs import for_kernel, make_inputs
 from tpbench.spec.passes import is_backward, pass_function
 from tpbench.measure.memory import peak_memory
@@ -154,7 +155,9 @@ class Runner:
             return record
         try:
             record.update(self._time(case, prep.module, native))
-            record["status"] = "ok"
+            # The gate ran before timing; a kernel that goes wrong later must not stay "ok".
+            late = recheck(case.kernel, case.problem, prep.module, case.device, case.pass_, seed=self.seed)
+            record.update(status="incorrect", reason=late) if late else record.update(status="ok")
         except Exception as exc:
             record.update(_error_fields(exc))
         return record

@@ -121,3 +121,66 @@ def test_only_correct_kernels_are_ranked(run):
     assert table.loc["fwd+bwd", "best"] == "torch-cg"
     assert set(table[["best", "runner_up"]].stack().dropna()) <= {"torch-cg", "faulty-wrong-grad"}
     assert table.loc["fwd", "incorrect"] == 6 and table.loc["fwd+bwd", "incorrect"] == 7
+
+
+RAISING = '''
+from tpbench_kernels.cg.dense import TorchCGKernel
+
+
+class _Raises(TorchCGKernel):
+    name, where = "", ""  # a base, not a kernel
+
+    def supports(self, problem, device):
+        if self.where == "supports":
+            raise ValueError("supports exploded")
+        return super().supports(problem, device)
+
+    def native(self, problem):
+        if self.where == "native":
+            raise ValueError("native exploded")
+        return super().native(problem)
+
+    def build(self, problem, device, dtype):
+        if self.where == "build":
+            raise ValueError("build exploded")
+        return super().build(problem, device, dtype)
+
+
+class S(_Raises):
+    name, where = "raises-in-supports", "supports"
+
+
+class N(_Raises):
+    name, where = "raises-in-native", "native"
+
+
+class B(_Raises):
+    name, where = "raises-in-build", "build"
+'''
+
+
+@pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "worker"])
+def test_raising_methods_are_one_error_each_with_identity_and_resume_skips_them(tmp_path, isolate):
+    from tpbench.kernel.registry import load_kernel_file
+
+    path = tmp_path / "raising.py"
+    path.write_text(RAISING)
+    kernels = load_kernel_file(path)
+    cases = [Case(PROBLEM, k, p, "eager", "cpu") for k in kernels for p in ("fwd", "fwd+bwd")]
+    cases.append(Case(PROBLEM, TorchCGKernel(), "fwd", "eager", "cpu"))  # the sweep goes on after them
+    store = RunStore.create(tmp_path / "run", {"suite": "test"})
+
+    def go():
+        runner = Runner(store, TIMING, telemetry=False, isolate=isolate, timeout_s=120.0,
+                        kernel_files=[str(path)])
+        return sweep(runner, cases, progress=False)
+
+    assert go() == len(cases)
+    records = store.records()
+    assert [(r["kernel"], r["problem_id"], r["pass"]) for r in records] == \
+        [(c.kernel.name, PROBLEM.id, c.pass_) for c in cases]
+    for r in records[:-1]:
+        where = r["kernel"].split("-")[-1]
+        assert r["status"] == "error" and f"{where} exploded" in r["reason"], r
+    assert records[-1]["status"] == "ok"
+    assert go() == 0 and len(store.records()) == len(cases)  # --resume appends nothing again

@@ -201,7 +201,11 @@ class Runner:
     def run_case(self, case: Case, passes: list[str]) -> dict[str, Any]:
         """One case in this process, under its precision settings, its status finalised."""
         with precision(case.problem.dtype) as flags:
-            record = self.execute(case, passes)
+            try:
+                record = self.execute(case, passes)
+            except Exception as exc:  # a kernel's available/supports/native raised: its case, not the sweep
+                record = base_record(case)
+                record.update(_error_fields(exc))
         record.update(flags)
         return finalize(record)
 

@@ -58,7 +58,7 @@ class WorkerConfig:
 def task_of(case, passes: list[str]) -> dict[str, Any]:
     return {"problem": case.problem.to_dict(), "kernel": case.kernel.name, "pass": case.pass_,
             "variant": case.variant, "device": case.device, "repetition": case.repetition,
-            "passes": list(passes)}
+            "passes": list(passes), "identity": base_record(case)}
 
 
 def worker_main(conn, config: WorkerConfig) -> None:
@@ -88,7 +88,8 @@ def worker_main(conn, config: WorkerConfig) -> None:
                         task["variant"], task["device"], task.get("repetition", 0))
             record = runner.run_case(case, task["passes"])
         except Exception as exc:  # rebuilding the case failed: that case's error, the worker lives on
-            record = {"status": "error", "reason": f"worker could not run the case: {type(exc).__name__}: {exc}"}
+            record = {**task["identity"], "status": "error",
+                      "reason": f"worker could not run the case: {type(exc).__name__}: {exc}"}
         conn.send(record)
 
 
@@ -160,7 +161,7 @@ class IsolatedRunner:
         self._conn.send(task_of(case, passes))
         status, answer = self._wait(self.timeout_s)
         if status == "ok":
-            record = answer
+            record = {**base_record(case), **answer}  # whatever happened there, the case's identity is here
             if self.extra_metrics is not None and "errors" in record:
                 record.update(self.extra_metrics(case))
             record["isolated"] = True

@@ -106,10 +106,23 @@ def load_kernel_file(path: str | Path) -> list[Kernel]:
     if not kernels:
         raise UserError(f"kernel file {str(path)!r} defines no kernel "
                         "(a tpbench.Kernel subclass with a name, an instance, or a KERNELS list)")
+    seen: dict[str, Kernel] = {}
     for k in kernels:
         if not k.name:
             raise UserError(f"kernel file {str(path)!r}: kernel class {type(k).__name__} has no name")
+        if k.name in seen:  # one would silently replace the other
+            raise UserError(f"kernel file {str(path)!r}: {type(seen[k.name]).__name__} and {type(k).__name__} "
+                            f"are both named {k.name!r}; give each kernel its own name")
+        seen[k.name] = k
     return kernels
+
+
+def origin_of(kernel: Kernel) -> str:
+    """Where a kernel was defined, for messages: its file, else its module and class."""
+    cls = type(kernel)
+    module = sys.modules.get(cls.__module__)
+    where = getattr(module, "__file__", None) if cls.__module__.startswith("tpbench_user_") else None
+    return f"{where} ({cls.__name__})" if where else f"{cls.__module__}.{cls.__qualname__}"
 
 
 def is_kernel_file(ref: str) -> bool:
@@ -159,6 +172,10 @@ class Registry:
         for ref in refs:
             if is_kernel_file(ref):
                 for k in load_kernel_file(ref):
+                    old = self.kernels.get(k.name)
+                    if old is not None and origin_of(old) != origin_of(k):  # never a silent replacement
+                        raise UserError(f"kernel {k.name!r} from {origin_of(k)} has the name of the kernel "
+                                        f"from {origin_of(old)}; rename it")
                     self.add(k)
                     out[k.name] = k
             else:

@@ -43,8 +43,16 @@ from tpbench.measure.telemetry import sampler_for
 from tpbench.measure.timing import timer_for
 from tpbench.measure.variants import prepare as prepare_variant
 
+# What allocators say when memory runs out: CUDA's caching allocator, and torch's CPU allocator.
+OOM_MESSAGES = ("out of memory", "can't allocate memory")
+
+
 def _is_oom(exc: BaseException) -> bool:
-    return isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or "out of memory" in str(exc).lower()
+    return isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or _says_oom(str(exc))
+
+
+def _says_oom(text: str) -> bool:
+    return any(m in text.lower() for m in OOM_MESSAGES)
 
 
 def _error_fields(exc: BaseException) -> dict[str, Any]:
@@ -223,7 +231,7 @@ def finalize(record: dict[str, Any]) -> dict[str, Any]:
     """
     reason = str(record.get("reason") or "")
     if record.get("status") == "error":
-        if reason.startswith(("OutOfMemoryError", "MemoryError")) or "out of memory" in reason.lower():
+        if reason.startswith(("OutOfMemoryError", "MemoryError")) or _says_oom(reason):
             record["status"] = "oom"
         elif reason.startswith("CompiledMismatch"):
             record["status"] = "incorrect"

@@ -43,7 +43,7 @@ def device_facts(device: str) -> dict:
 
 
 @click.command("run")
-@click.option("--suite", "suite_ref", default="quick", show_default=True, help="Suite name (suites/NAME.toml) or TOML file.")
+@click.option("--suite", "suite_ref", default=None, help="Suite name (suites/NAME.toml) or TOML file  [default: quick].")
 @click.option("--device", default=None, help="cpu or cuda[:N]; default: the suite's device.")
 @click.option("--kernel", "kernels", multiple=True, metavar="NAME|FILE",
               help="Kernel name/glob to run (repeatable), or a .py file whose kernels are added and compared.")
@@ -83,14 +83,16 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
     from tpbench.results.store import RunStore, find_run
     from tpbench.run.suite import load_suite
     from tpbench.measure.timing import resolve_timer
+    from tpbench.run.provenance import check_resume_suite, kernel_files, resume_kernels, sha256_of
 
     store = None
     if resume:
         store = RunStore(find_run(resume, out_dir))
         manifest = store.manifest()
-        suite_ref = manifest.get("suite_path") or manifest.get("suite", suite_ref)
+        suite_given = suite_ref is not None
+        suite_ref = suite_ref or manifest.get("suite_path") or manifest.get("suite")
         device = device or manifest.get("device")
-        kernels = kernels or tuple(manifest.get("kernels") or ())
+        kernels = tuple(resume_kernels(manifest, resume, kernels))  # never imports a file named only in run.json
         filters = filters or tuple(manifest.get("filters") or ())
         threads = threads or manifest.get("threads")
         seed = manifest.get("seed", seed)
@@ -98,7 +100,9 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
         timer = timer or saved.get("timer")
         isolate = saved.get("isolate") if isolate is None else isolate
         timeout_s = saved.get("timeout_s", timeout_s)
-    suite = load_suite(suite_ref)
+    suite = load_suite(suite_ref or "quick")
+    if resume:
+        check_resume_suite(manifest, resume, suite.path, suite_given)
     device = check_device(device or suite.device)
     threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
@@ -120,6 +124,7 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
     if store is None:
         manifest = {
             "suite": suite.name, "suite_path": str(suite.path.resolve()), "description": suite.description,
+            "suite_sha256": sha256_of(suite.path), "kernel_files": kernel_files(kernels),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "argv": sys.argv, "device": device, "kernels": list(kernels), "filters": list(filters),
             "threads": threads, "seed": seed, "repeat": repeat,

@@ -85,6 +85,11 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
     from tpbench.measure.timing import resolve_timer
     from tpbench.run.provenance import check_resume_suite, kernel_files, resume_kernels, sha256_of
 
+    for option, value, least in (("--repeat", repeat, 1), ("--threads", threads, 1)):
+        if value is not None and value < least:
+            raise UserError(f"{option} must be at least {least}, got {value}")
+    if not timeout_s > 0:
+        raise UserError(f"--timeout must be a positive number of seconds, got {timeout_s:g}")
     store = None
     if resume:
         store = RunStore(find_run(resume, out_dir))

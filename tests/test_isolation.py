@@ -167,3 +167,46 @@ def test_kill_9_of_the_parent_leaves_no_orphan_worker(tmp_path):
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+SLOW = textwrap.dedent('''
+    import time
+    from tpbench_kernels.cg.dense import TorchCGKernel
+
+
+    class Slow(TorchCGKernel):
+        name = "slow-cg"
+
+        def build(self, problem, device, dtype):
+            time.sleep(0.5)
+            return super().build(problem, device, dtype)
+''')
+
+
+def test_ctrl_c_with_isolation_prints_one_line(tmp_path, tiny_suite):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    kernel = tmp_path / "slow.py"
+    kernel.write_text(SLOW)
+    out = tmp_path / "results"
+    cmd = [sys.executable, "-m", "tpbench", "run", "--suite", str(tiny_suite), "--kernel", str(kernel),
+           "--out", str(out), "--isolate", "--no-progress", "--no-metrics"]
+    # Its own process group, so that SIGINT reaches the run and its worker, as Ctrl-C in a terminal does.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and not any(p.stat().st_size for p in out.glob("*/cases.jsonl")):
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Traceback" not in err and len(lines) == 2, err  # the run's header, then one line
+    assert "--resume" in lines[1]

@@ -96,6 +96,9 @@ def worker_main(conn, config: WorkerConfig, parent_pid: int | None = None) -> No
     """The worker's loop: rebuild each case from plain data, run it, send the record back."""
     if parent_pid is not None:
         die_with_parent(parent_pid)
+    # Ctrl-C reaches the whole process group; the parent saves, stops this worker and prints one line,
+    # so the worker must not print a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
     from tpbench.kernel.registry import Registry

@@ -157,7 +157,8 @@ def test_interrupted_run_resumes_with_every_case_once(capsys, tmp_path, tiny_sui
     before = len(read_cases(cases))
     total = 2 * 2 * 2  # problems x kernels x passes
     assert before < total
-    code, _, err = run_cli(capsys, "run", "--resume", cases.parent.name, "--out", str(out), "--no-progress")
+    code, _, err = run_cli(capsys, "run", "--resume", cases.parent.name, "--out", str(out), "--no-progress",
+                           "--kernel", str(kernel))  # a resumed run imports only files passed again
     assert code == 0, err
     keys = collections.Counter(case_key(r) for r in read_cases(cases))
     assert len(keys) == total and set(keys.values()) == {1}

@@ -109,3 +109,104 @@ def test_worker_deaths_map_to_statuses():
     assert _death(-signal.SIGKILL)[0] == "oom"
     assert _death(-signal.SIGABRT) == ("error", "worker crashed: killed by SIGABRT")
     assert _death(3)[0] == "error" and "code 3" in _death(3)[1]
+
+
+ORPHAN_PARENT = textwrap.dedent('''
+    import sys, time
+    from tpbench.run.worker import IsolatedRunner, WorkerConfig
+
+    if __name__ == "__main__":  # spawn re-imports the main module in the worker
+        from tpbench.kernel.registry import load_kernel_file
+        from tpbench.run.case import Case
+        from tpbench.spec.shapes import make_problem
+
+        [hang] = [k for k in load_kernel_file(sys.argv[1]) if k.name == "test-hang"]
+        runner = IsolatedRunner(WorkerConfig(timing={}, kernel_files=[sys.argv[1]]), timeout_s=600)
+        runner._start()
+        print(runner._proc.pid, flush=True)
+        # The worker is busy in a hanging kernel (not waiting on the pipe) when the parent is killed.
+        runner.run(Case(make_problem("mimo", L=1, batch=16), hang, "fwd", "eager", "cpu"), ["fwd"])
+''')
+
+
+def test_kill_9_of_the_parent_leaves_no_orphan_worker(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(ORPHAN_PARENT)
+    kernels = tmp_path / "bad_kernels.py"
+    kernels.write_text(BAD_KERNELS)  # test-hang sleeps 60 s, longer than the wait below
+    parent = subprocess.Popen([sys.executable, str(script), str(kernels)], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(parent.stdout.readline())
+        os.kill(worker, 0)  # alive while the parent is
+        time.sleep(3)  # let it reach the kernel's sleep
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(30)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                break
+            # Reaped by init once dead; a zombie still answers kill(0), so look at its state.
+            try:
+                with open(f"/proc/{worker}/stat") as f:
+                    if f.read().split(")")[-1].split()[0] == "Z":
+                        break
+            except FileNotFoundError:
+                break
+            time.sleep(0.2)
+        else:
+            os.kill(worker, signal.SIGKILL)
+            raise AssertionError("the worker outlived its killed parent")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+SLOW = textwrap.dedent('''
+    import time
+    from tpbench_kernels.cg.dense import TorchCGKernel
+
+
+    class Slow(TorchCGKernel):
+        name = "slow-cg"
+
+        def build(self, problem, device, dtype):
+            time.sleep(0.5)
+            return super().build(problem, device, dtype)
+''')
+
+
+def test_ctrl_c_with_isolation_prints_one_line(tmp_path, tiny_suite):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    kernel = tmp_path / "slow.py"
+    kernel.write_text(SLOW)
+    out = tmp_path / "results"
+    cmd = [sys.executable, "-m", "tpbench", "run", "--suite", str(tiny_suite), "--kernel", str(kernel),
+           "--out", str(out), "--isolate", "--no-progress", "--no-metrics"]
+    # Its own process group, so that SIGINT reaches the run and its worker, as Ctrl-C in a terminal does.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and not any(p.stat().st_size for p in out.glob("*/cases.jsonl")):
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Traceback" not in err and len(lines) == 2, err  # the run's header, then one line
+    assert "--resume" in lines[1]

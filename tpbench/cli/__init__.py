@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("tpbench: aborted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:  # one line, like every other bad input
+        click.echo(f"tpbench: error: {exc.format_message()}".replace("\n", " "), err=True)
+        sys.exit(2)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

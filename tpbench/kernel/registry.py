@@ -92,24 +92,62 @@ def load_kernel_file(path: str | Path) -> list[Kernel]:
     dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # nothing written beside the user's file
     try:
         spec.loader.exec_module(module)
+    except SystemExit as exc:  # a file's sys.exit() must not end tpbench
+        raise UserError(f"kernel file {str(path)!r} called sys.exit({exc.code!r}) while being imported") from None
     except Exception as exc:
         raise UserError(f"kernel file {str(path)!r} failed to import: {type(exc).__name__}: {exc}") from None
     finally:
         sys.dont_write_bytecode = dont_write
-    kernels: list[Kernel] = list(getattr(module, "KERNELS", []))
+    listed = getattr(module, "KERNELS", [])
+    if not isinstance(listed, (list, tuple)) or not all(isinstance(k, Kernel) for k in listed):
+        raise UserError(f"kernel file {str(path)!r}: KERNELS must be a list of tpbench.Kernel instances, "
+                        f"got {listed!r}"[:300])
+    kernels: list[Kernel] = list(listed)
     for value in vars(module).values():
         if isinstance(value, Kernel) and value not in kernels:
             kernels.append(value)
         elif inspect.isclass(value) and issubclass(value, Kernel) and value.__module__ == module_name \
                 and getattr(value, "name", "") and not any(type(k) is value for k in kernels):
-            kernels.append(value())
+            try:
+                kernels.append(value())
+            except Exception as exc:
+                raise UserError(f"kernel file {str(path)!r}: kernel class {value.__name__} cannot be made "
+                                f"without arguments: {type(exc).__name__}: {exc}") from None
     if not kernels:
         raise UserError(f"kernel file {str(path)!r} defines no kernel "
                         "(a tpbench.Kernel subclass with a name, an instance, or a KERNELS list)")
+    seen: dict[str, Kernel] = {}
     for k in kernels:
+        _check_attributes(path, k)
         if not k.name:
             raise UserError(f"kernel file {str(path)!r}: kernel class {type(k).__name__} has no name")
+        if k.name in seen:  # one would silently replace the other
+            raise UserError(f"kernel file {str(path)!r}: {type(seen[k.name]).__name__} and {type(k).__name__} "
+                            f"are both named {k.name!r}; give each kernel its own name")
+        seen[k.name] = k
     return kernels
+
+
+def _check_attributes(path: Path, kernel: Kernel) -> None:
+    """A kernel's declared attributes have the types the harness relies on, checked before any case."""
+    from tpbench.spec.passes import PASSES
+
+    where = f"kernel file {str(path)!r}: kernel class {type(kernel).__name__}"
+    for attr in ("name", "family", "backend", "operation", "symmetry", "layout"):
+        value = getattr(kernel, attr, "")
+        if not isinstance(value, str):
+            raise UserError(f"{where}: {attr} must be a string, got {value!r}")
+    passes = getattr(kernel, "passes", ())
+    if not isinstance(passes, (list, tuple)) or not all(p in PASSES for p in passes):
+        raise UserError(f"{where}: passes must be a tuple of {', '.join(PASSES)}, got {passes!r}")
+
+
+def origin_of(kernel: Kernel) -> str:
+    """Where a kernel was defined, for messages: its file, else its module and class."""
+    cls = type(kernel)
+    module = sys.modules.get(cls.__module__)
+    where = getattr(module, "__file__", None) if cls.__module__.startswith("tpbench_user_") else None
+    return f"{where} ({cls.__name__})" if where else f"{cls.__module__}.{cls.__qualname__}"
 
 
 def is_kernel_file(ref: str) -> bool:
@@ -159,6 +197,10 @@ class Registry:
         for ref in refs:
             if is_kernel_file(ref):
                 for k in load_kernel_file(ref):
+                    old = self.kernels.get(k.name)
+                    if old is not None and origin_of(old) != origin_of(k):  # never a silent replacement
+                        raise UserError(f"kernel {k.name!r} from {origin_of(k)} has the name of the kernel "
+                                        f"from {origin_of(old)}; rename it")
                     self.add(k)
                     out[k.name] = k
             else:

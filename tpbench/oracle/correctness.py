@@ -16,7 +16,10 @@ operation on the same native irreps and fresh standard-normal inputs:
   (:mod:`tpbench.oracle.equivariance`); the inversion only for O(3) kernels.
 
 A pass is correct when every error that applies to it is within the
-tolerance of the problem's precision (:data:`TOLERANCES`). Kernels that are
+tolerance of the problem's precision (:data:`TOLERANCES`). A NaN or infinity
+anywhere in an output or gradient makes that error ``inf`` and the pass
+``incorrect`` with "non-finite" in its reason; an output or gradient of the
+wrong shape or type makes every affected pass ``incorrect`` too. Kernels that are
 only approximately equivariant (``exactly_equivariant = False``) have their
 equivariance error recorded but not gated.
 
@@ -31,13 +34,15 @@ from typing import Any
 
 import torch
 
-from tpbench.oracle.equivariance import block_error, equivariance_errors
+import math
+
+from tpbench.oracle.equivariance import WrongOutput, block_error, equivariance_errors
 from tpbench.oracle.inputs import for_kernel, from_kernel, input_irreps, make_inputs
 from tpbench.oracle.references import reference_for
 from tpbench.kernel.base import Kernel
 from tpbench.spec.precision import torch_dtype
 from tpbench.spec.layout import convert
-from tpbench.spec.passes import pass_function
+from tpbench.spec.passes import is_backward, pass_function
 from tpbench.spec.problem import Problem
 
 # Relative-error tolerances per precision: forward, gradients, equivariance.
@@ -62,6 +67,7 @@ class GateResult:
     crashed: dict[str, str] = dataclasses.field(default_factory=dict)  # pass -> exception text
     tolerances: dict[str, float] = dataclasses.field(default_factory=dict)
     output_variance: list[float] = dataclasses.field(default_factory=list)
+    wrong: dict[str, str] = dataclasses.field(default_factory=dict)  # check -> wrong shape/type
 
     def verdict(self, pass_: str) -> tuple[str, str | None]:
         """``("ok", None)``, ``("incorrect", why)`` or ``("error", exception)`` for a pass."""
@@ -80,6 +86,12 @@ class GateResult:
         return {k: self.errors[k] for k in keys if k in self.errors}
 
 
+def _why(check: str, what: str, value: float, tol: float) -> str:
+    if not math.isfinite(value):
+        return f"{check} {what}: non-finite values (NaN or inf) in the kernel's result"
+    return f"{check} {what} {value:.2e} > {tol:.0e}"
+
+
 class _Canonical:
     """Calls a kernel module on float64 canonical inputs and returns float64 ``mul_ir`` output."""
 
@@ -93,6 +105,9 @@ class _Canonical:
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             out = self.module(*self.inputs(inputs))
+        if not isinstance(out, torch.Tensor) or out.dim() < 1 or out.shape[-1] != self.native.irreps_out.dim:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise WrongOutput(f"output shape {got}, expected last dimension {self.native.irreps_out.dim}")
         return convert(out.double().cpu(), self.native.irreps_out, self.kernel.layout, "mul_ir")
 
 
@@ -101,6 +116,8 @@ def _grad_error(call: _Canonical, ref, pass_, x, cot, vs) -> float:
     native, kernel = call.native, call.kernel
     kcot = convert(cot, native.irreps_out, "mul_ir", kernel.layout).to(device=call.device, dtype=call.dtype)
     got = pass_function(call.module, pass_, call.inputs(x), kcot, call.inputs(vs))()
+    if len(got) != len(x) or not all(isinstance(g, torch.Tensor) for g in got):
+        raise WrongOutput(f"{pass_}: {len(got)} gradients, expected {len(x)} tensors")
     got = from_kernel(got, native, kernel, call.perm, x)
     want = [torch.zeros_like(t) if r is None else r for r, t in zip(pass_function(ref, pass_, list(x), cot, vs)(), x)]
     return max(block_error(g, r, irreps) for g, r, irreps in zip(got, want, input_irreps(native)))
@@ -132,15 +149,21 @@ def run_gate(kernel: Kernel, problem: Problem, module: torch.nn.Module, device: 
     with torch.no_grad():
         expected = ref(*x)
     e = result.errors
-    e["fwd"] = block_error(call(*x), expected, native.irreps_out)
-    e["full_batch"], big_out = _full_batch_error(call, ref, native, problem.batch, gen)
-    rows = big_out[:1024]
-    result.output_variance = [rows[:, sl].pow(2).mean().item() for sl in native.irreps_out.slices()]
-    e.update(equivariance_errors(call, input_irreps(native), native.irreps_out, x, kernel.symmetry, gen))
+    try:
+        e["fwd"] = block_error(call(*x), expected, native.irreps_out)
+        e["full_batch"], big_out = _full_batch_error(call, ref, native, problem.batch, gen)
+        rows = big_out[:1024]
+        result.output_variance = [rows[:, sl].pow(2).mean().item() for sl in native.irreps_out.slices()]
+        e.update(equivariance_errors(call, input_irreps(native), native.irreps_out, x, kernel.symmetry, gen))
+    except WrongOutput as exc:  # nothing else about this kernel can be checked
+        e.setdefault("fwd", math.inf)
+        result.wrong["fwd"] = f"wrong output: {exc}"
+        result.failures.update({pass_: result.wrong["fwd"] for pass_ in passes})
+        return result
 
-    forward_bad = [f"{k} error {e[k]:.2e} > {tol['fwd']:.0e}" for k in ("fwd", "full_batch") if not e[k] <= tol["fwd"]]
+    forward_bad = [_why(k, "error", e[k], tol["fwd"]) for k in ("fwd", "full_batch") if not e[k] <= tol["fwd"]]
     if kernel.exactly_equivariant:
-        forward_bad += [f"{k} equivariance error {e[k]:.2e} > {tol['equivariance']:.0e}"
+        forward_bad += [_why(k, "equivariance error", e[k], tol["equivariance"])
                         for k in ("rotation", "inversion") if k in e and not e[k] <= tol["equivariance"]]
 
     cot = torch.randn(GATE_BATCH, native.irreps_out.dim, generator=gen, dtype=torch.float64)
@@ -151,12 +174,56 @@ def run_gate(kernel: Kernel, problem: Problem, module: torch.nn.Module, device: 
             if p not in e and p not in result.crashed:
                 try:
                     e[p] = _grad_error(call, ref, p, x, cot, vs)
+                except WrongOutput as exc:
+                    e[p] = math.inf
+                    result.wrong[p] = f"{p} gradient: {exc}"
                 except (RuntimeError, NotImplementedError) as exc:
                     result.crashed[p] = f"{type(exc).__name__}: {exc}"
             if p in result.crashed:
                 result.crashed[pass_] = result.crashed[p]
+            elif p in result.wrong:
+                bad.append(result.wrong[p])
             elif not e[p] <= tol["grad"]:
-                bad.append(f"{p} gradient error {e[p]:.2e} > {tol['grad']:.0e}")
+                bad.append(_why(p, "gradient error", e[p], tol["grad"]))
         if bad and pass_ not in result.crashed:
             result.failures[pass_] = "; ".join(bad)
     return result
+
+
+def recheck(kernel: Kernel, problem: Problem, module: torch.nn.Module, device: str, pass_: str,
+            seed: int = 0) -> str | None:
+    """After timing: why ``module`` is no longer correct, or ``None``.
+
+    Two forward calls on the gate's small inputs (same seed, so the same
+    inputs) must each still match the reference, and must agree with each
+    other within the forward tolerance — a kernel may differ from call to
+    call in the last bits (atomics), not more. For a backward pass the
+    gradients of one more call must match too. Cheap: three calls at
+    :data:`GATE_BATCH` rows.
+    """
+    tol = TOLERANCES[problem.dtype]
+    native = kernel.native(problem)
+    ref = reference_for(kernel.operation, problem, native).double()
+    gen = torch.Generator().manual_seed(seed)
+    call = _Canonical(kernel, module, native, torch_dtype(problem.dtype), device, kernel.weight_permutation(problem))
+    x = make_inputs(native, GATE_BATCH, gen)
+    with torch.no_grad():
+        expected = ref(*x)
+    try:
+        first, second = call(*x), call(*x)
+        for name, out in (("first", first), ("second", second)):
+            err = block_error(out, expected, native.irreps_out)
+            if not err <= tol["fwd"]:
+                return f"after timing: {_why('fwd', 'error', err, tol['fwd'])} ({name} re-check call)"
+        err = block_error(second, first, native.irreps_out)
+        if not err <= tol["fwd"]:
+            return (f"after timing: non-deterministic: two calls on the same inputs differ by {err:.2e} "
+                    f"> {tol['fwd']:.0e}")
+        if is_backward(pass_):
+            cot = torch.randn(GATE_BATCH, native.irreps_out.dim, generator=gen, dtype=torch.float64)
+            err = _grad_error(call, ref, "fwd+bwd", x, cot, [torch.zeros_like(t) for t in x])
+            if not err <= tol["grad"]:
+                return f"after timing: {_why('fwd+bwd', 'gradient error', err, tol['grad'])}"
+    except WrongOutput as exc:
+        return f"after timing: wrong output: {exc}"
+    return None

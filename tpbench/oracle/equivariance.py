@@ -8,6 +8,9 @@ O(3) the rotation composed with the inversion) the error is
 with the Wigner matrices ``D`` built in float64 by e3nn. Weights are
 invariant. Blocks whose reference norm is negligible are measured against the
 norm of the whole output, so an exactly-zero block does not divide by zero.
+Any NaN or infinity in either tensor makes the error ``inf`` (a NaN would
+compare false against every tolerance and vanish in ``max``); tensors of
+different shapes raise :class:`WrongOutput`.
 
 Use :func:`assert_equivariant` in a test of your own kernel::
 
@@ -17,26 +20,38 @@ Use :func:`assert_equivariant` in a test of your own kernel::
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import torch
 from e3nn import o3
 
 
+class WrongOutput(ValueError):
+    """A kernel's output or gradient is not a tensor of the reference's shape."""
+
+
 def block_error(actual: torch.Tensor, expected: torch.Tensor, irreps: o3.Irreps | None) -> float:
-    """Max over irrep blocks of ``‖actual_b − expected_b‖ / ‖expected_b‖`` (float64)."""
+    """Max over irrep blocks of ``‖actual_b − expected_b‖ / ‖expected_b‖`` (float64); ``inf`` if not finite."""
+    if not isinstance(actual, torch.Tensor):
+        raise WrongOutput(f"got {type(actual).__name__}, expected a tensor of shape {tuple(expected.shape)}")
+    if actual.shape != expected.shape:
+        raise WrongOutput(f"shape {tuple(actual.shape)}, expected {tuple(expected.shape)}")
     actual, expected = actual.detach().double(), expected.detach().double()
+    if not (torch.isfinite(actual).all() and torch.isfinite(expected).all()):
+        return math.inf
     total = expected.norm().item()
     diff_total = (actual - expected).norm().item()
     if irreps is None or irreps.dim != expected.shape[-1]:
-        return diff_total / total if total > 0 else diff_total
+        err = diff_total / total if total > 0 else diff_total
+        return err if math.isfinite(err) else math.inf
     worst = 0.0
     for sl in irreps.slices():
         ref = expected[..., sl].norm().item()
         diff = (actual[..., sl] - expected[..., sl]).norm().item()
         denom = ref if ref > 1e-6 * total else total
         worst = max(worst, diff / denom if denom > 0 else diff)
-    return worst
+    return worst if math.isfinite(worst) else math.inf
 
 
 def group_elements(symmetry: str, generator: torch.Generator | None = None) -> list[tuple[str, torch.Tensor]]:

@@ -65,7 +65,7 @@ class RunStore:
         return store
 
     def manifest(self) -> dict[str, Any]:
-        return json.loads((self.dir / MANIFEST).read_text())
+        return require_manifest(self.dir)
 
     def _repair_tail(self) -> None:
         path = self.cases_path
@@ -218,6 +218,26 @@ def collapse_repetitions(df):
         row["repetitions"] = len(group)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def require_manifest(directory: str | os.PathLike) -> dict[str, Any]:
+    """A run directory's ``run.json`` as an object, or a one-line :class:`UserError` saying what is wrong.
+
+    The commands that read a run call this first: a run directory without a
+    readable manifest is not a run to show, compare, export or resume.
+    """
+    from tpbench.spec.errors import UserError
+
+    path = Path(directory) / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: missing; {Path(directory).name} is not a complete run directory") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: unreadable ({exc}); the run directory is damaged") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: not a JSON object (got {type(data).__name__}); the run directory is damaged")
+    return data
 
 
 def load_manifest(ref: str | os.PathLike, root: str | os.PathLike = "results") -> dict[str, Any]:

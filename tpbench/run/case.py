@@ -84,6 +84,8 @@ def plan(suite: Suite, registry: Registry, device: str, kernel_refs: Iterable[st
                     cases.append(Case(problem, kernel, pass_, variant, device))
     filters = list(filters)
     kept = [c for c in cases if all(matches(c, f) for f in filters)]
+    # Identical [[problems]] tables would run a case twice and rank a kernel as runner-up to itself.
+    kept = list({c.key: c for c in kept}.values())
     return [dataclasses.replace(c, repetition=r) for r in range(repeat) for c in kept]
 
 

@@ -127,7 +127,7 @@ def ray_sweep(store: RunStore, cases: list[Case], config: WorkerConfig, device: 
             [ref], _ = ray.wait(list(inflight), num_returns=1)
             slot, case = inflight.pop(ref)
             try:
-                record = ray.get(ref)
+                record = {**base_record(case), **ray.get(ref)}  # the identity, whatever happened there
                 if extra_metrics is not None and "errors" in record:
                     record.update(extra_metrics(case))
             except ray.exceptions.RayError as exc:  # the actor died with the case: that case's error only

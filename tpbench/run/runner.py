@@ -5,7 +5,8 @@ For every case (problem × kernel × pass × variant)::
     available? ─no─▶ "unavailable: why"      supports? ─no─▶ "skipped: why"
     build ─▶ correctness gate (once per kernel × problem, every pass checked)
           ─fail─▶ "incorrect" with its errors, never timed
-    time the pass ─▶ work figures ─▶ record, appended to cases.jsonl at once
+    time the pass ─▶ re-check (:func:`~tpbench.oracle.correctness.recheck`) ─fail─▶ "incorrect"
+          ─▶ work figures ─▶ record, appended to cases.jsonl at once
 
 An exception in one case becomes that case's ``error`` (``oom`` for
 out-of-memory); :mod:`tpbench.run.sweep` runs the cases of a plan, here or
@@ -27,7 +28,7 @@ from typing import Any, Callable, Iterable
 import torch
 
 from tpbench.measure import peaks as peaks_mod
-from tpbench.oracle.correctness import TOLERANCES, GateResult, run_gate
+from tpbench.oracle.correctness import TOLERANCES, GateResult, recheck, run_gate
 from tpbench.oracle.inputs import for_kernel, make_inputs
 from tpbench.spec.passes import is_backward, pass_function
 from tpbench.measure.memory import peak_memory
@@ -42,8 +43,16 @@ from tpbench.measure.telemetry import sampler_for
 from tpbench.measure.timing import timer_for
 from tpbench.measure.variants import prepare as prepare_variant
 
+# What allocators say when memory runs out: CUDA's caching allocator, and torch's CPU allocator.
+OOM_MESSAGES = ("out of memory", "can't allocate memory")
+
+
 def _is_oom(exc: BaseException) -> bool:
-    return isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or "out of memory" in str(exc).lower()
+    return isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or _says_oom(str(exc))
+
+
+def _says_oom(text: str) -> bool:
+    return any(m in text.lower() for m in OOM_MESSAGES)
 
 
 def _error_fields(exc: BaseException) -> dict[str, Any]:
@@ -154,7 +163,9 @@ class Runner:
             return record
         try:
             record.update(self._time(case, prep.module, native))
-            record["status"] = "ok"
+            # The gate ran before timing; a kernel that goes wrong later must not stay "ok".
+            late = recheck(case.kernel, case.problem, prep.module, case.device, case.pass_, seed=self.seed)
+            record.update(status="incorrect", reason=late) if late else record.update(status="ok")
         except Exception as exc:
             record.update(_error_fields(exc))
         return record
@@ -198,7 +209,11 @@ class Runner:
     def run_case(self, case: Case, passes: list[str]) -> dict[str, Any]:
         """One case in this process, under its precision settings, its status finalised."""
         with precision(case.problem.dtype) as flags:
-            record = self.execute(case, passes)
+            try:
+                record = self.execute(case, passes)
+            except Exception as exc:  # a kernel's available/supports/native raised: its case, not the sweep
+                record = base_record(case)
+                record.update(_error_fields(exc))
         record.update(flags)
         return finalize(record)
 
@@ -216,7 +231,7 @@ def finalize(record: dict[str, Any]) -> dict[str, Any]:
     """
     reason = str(record.get("reason") or "")
     if record.get("status") == "error":
-        if reason.startswith(("OutOfMemoryError", "MemoryError")) or "out of memory" in reason.lower():
+        if reason.startswith(("OutOfMemoryError", "MemoryError")) or _says_oom(reason):
             record["status"] = "oom"
         elif reason.startswith("CompiledMismatch"):
             record["status"] = "incorrect"

@@ -135,7 +135,12 @@ def available_suites() -> list[str]:
 
 def load_suite(ref: str) -> Suite:
     path = suite_path(ref)
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte {exc.start}); a suite is a TOML file") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -144,10 +149,20 @@ def load_suite(ref: str) -> Suite:
         if key not in ("suite", "problems"):
             raise UserError(f"{path}:{_line_of(text, key)}: unknown top-level key {key!r} "
                             "(expected [suite] and [[problems]])")
-    head = data.get("suite", {})
+    head = _table(path, text, data.get("suite", {}), "suite", "[suite]")
     _reject_unknown(path, text, head, SUITE_KEYS, "[suite]")
-    timing = head.get("timing", {})
+    timing = _table(path, text, head.get("timing", {}), "timing", "[suite.timing]")
     _reject_unknown(path, text, timing, TIMING_KEYS, "[suite.timing]")
+    _check_timing(path, text, timing)
+    for key in ("description", "device"):
+        if not isinstance(head.get(key, ""), str):
+            raise UserError(f"{path}:{_line_of(text, key)}: {key} must be a string, got {head[key]!r}")
+    problems = data.get("problems", [])
+    if not isinstance(problems, list) or not all(isinstance(t, dict) for t in problems):
+        raise UserError(f"{path}:{_line_of(text, 'problems')}: problems must be [[problems]] tables, "
+                        f"got {problems!r}"[:300])
+    for key in ("kernels", "exclude"):
+        _check_names(path, text, key, head.get(key, []))
     defaults = {
         "kernels": head.get("kernels", ["*"]),
         "exclude": head.get("exclude", []),
@@ -157,7 +172,7 @@ def load_suite(ref: str) -> Suite:
     }
     lines = _table_lines(text, "[[problems]]")
     tables = []
-    for n, raw in enumerate(data.get("problems", [])):
+    for n, raw in enumerate(problems):
         start = lines[n] if n < len(lines) else 1
         tables.append(_normalise_table(path, text, raw, defaults, start))
     if not tables:
@@ -182,6 +197,12 @@ def _normalise_table(path: Path, text: str, raw: dict, defaults: dict, line: int
                             f"expected {', '.join(sorted(accepted | TABLE_KEYS))}")
         if key != "dtype":
             params[key] = value
+    for key in ("kernels", "exclude"):
+        _check_names(path, text, key, raw.get(key, []), line)
+    for value in params["batch"] if isinstance(params.get("batch"), list) else [params.get("batch", 1)]:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UserError(f"{path}:{_line_of(text, 'batch', line)}: batch must be a positive whole number, "
+                            f"got {value!r}")
     dtypes = raw.get("dtypes", [raw["dtype"]] if "dtype" in raw else defaults["dtypes"])
     return {
         "family": family,
@@ -193,3 +214,33 @@ def _normalise_table(path: Path, text: str, raw: dict, defaults: dict, line: int
         "dtypes": _check_choice(path, text, "dtypes", dtypes, DTYPES, line),
         "variants": defaults["variants"],
     }
+
+
+def _table(path: Path, text: str, value: Any, key: str, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise UserError(f"{path}:{_line_of(text, key)}: {where} must be a table, got {value!r}"[:300])
+    return value
+
+
+def _check_names(path: Path, text: str, key: str, value: Any, after: int = 0) -> None:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UserError(f"{path}:{_line_of(text, key, after)}: {key} must be a list of kernel names or globs, "
+                        f"got {value!r}"[:300])
+
+
+# [suite.timing] keys: counts are whole numbers >= 1 (warm-up calls >= 0); durations are numbers >= 0.
+_COUNTS = {"repeat": 1, "min_samples": 1, "max_samples": 1, "min_warmup_calls": 0}
+_DURATIONS = ("budget_s", "warmup_s", "min_sample_s", "target_rel_ci")
+
+
+def _check_timing(path: Path, text: str, timing: dict) -> None:
+    for key, value in timing.items():
+        bad = None
+        if key in _COUNTS and (isinstance(value, bool) or not isinstance(value, int) or value < _COUNTS[key]):
+            bad = f"a whole number >= {_COUNTS[key]}"
+        elif key in _DURATIONS and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+            bad = "a number >= 0"
+        if key == "budget_s" and bad is None and value <= 0:
+            bad = "a number > 0"
+        if bad:
+            raise UserError(f"{path}:{_line_of(text, key)}: [suite.timing] {key} must be {bad}, got {value!r}")

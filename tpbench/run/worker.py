@@ -21,7 +21,8 @@ the worker died by a signal        ``error`` naming it (SIGSEGV, SIGABRT, …);
 the worker exited                  ``error`` with its exit code
 =================================  =========================================
 
-and the next case starts a fresh worker. Starting one costs seconds
+and the next case starts a fresh worker. The worker dies with its parent
+(:func:`die_with_parent`), so a ``kill -9`` of the run leaves no orphan. Starting one costs seconds
 (importing torch and e3nn), which is why a healthy worker is reused; the
 start-up wait is not charged to a case's timeout.
 
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import os
 import signal
 from multiprocessing.connection import wait
 from typing import Any, Callable
@@ -58,7 +60,7 @@ class WorkerConfig:
 def task_of(case, passes: list[str]) -> dict[str, Any]:
     return {"problem": case.problem.to_dict(), "kernel": case.kernel.name, "pass": case.pass_,
             "variant": case.variant, "device": case.device, "repetition": case.repetition,
-            "passes": list(passes)}
+            "passes": list(passes), "identity": base_record(case)}
 
 
 class TaskRunner:
@@ -85,11 +87,46 @@ class TaskRunner:
                         task["variant"], task["device"], task.get("repetition", 0))
             return self.runner.run_case(case, task["passes"])
         except Exception as exc:  # rebuilding the case failed: that case's error, the worker lives on
-            return {"status": "error", "reason": f"worker could not run the case: {type(exc).__name__}: {exc}"}
+            return {**task.get("identity", {}), "status": "error",
+                    "reason": f"worker could not run the case: {type(exc).__name__}: {exc}"}
 
 
-def worker_main(conn, config: WorkerConfig) -> None:
+def die_with_parent(parent_pid: int) -> None:
+    """Make the kernel kill this process when its parent dies (Linux ``PR_SET_PDEATHSIG``).
+
+    Without it a ``kill -9`` of ``tpbench run`` leaves the worker running
+    (a hung kernel, forever). Elsewhere a thread polls the parent instead.
+    """
+    import os
+    import sys
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+            if os.getppid() != parent_pid:  # the parent died before the call took effect
+                os._exit(1)
+            return
+    import threading
+    import time
+
+    def poll() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=poll, name="tpbench-parent-watch", daemon=True).start()
+
+
+def worker_main(conn, config: WorkerConfig, parent_pid: int | None = None) -> None:
     """The worker's loop: rebuild each case from plain data, run it, send the record back."""
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
+    # Ctrl-C reaches the whole process group; the parent saves, stops this worker and prints one line,
+    # so the worker must not print a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     run = TaskRunner(config)
     conn.send("ready")
     while True:
@@ -130,7 +167,7 @@ class IsolatedRunner:
     def _start(self) -> None:
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=worker_main, args=(child, self.config), name="tpbench-worker", daemon=True)
+        proc = ctx.Process(target=worker_main, args=(child, self.config, os.getpid()), name="tpbench-worker", daemon=True)
         proc.start()
         child.close()
         self._proc, self._conn = proc, parent
@@ -170,7 +207,7 @@ class IsolatedRunner:
         self._conn.send(task_of(case, passes))
         status, answer = self._wait(self.timeout_s)
         if status == "ok":
-            record = answer
+            record = {**base_record(case), **answer}  # whatever happened there, the case's identity is here
             if self.extra_metrics is not None and "errors" in record:
                 record.update(self.extra_metrics(case))
             record["isolated"] = True

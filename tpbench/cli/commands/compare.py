@@ -20,7 +20,10 @@ def command(run_a, run_b, fmt, min_effect, alpha, changes_only, fail_on_regressi
     """Compare RUN_B against RUN_A (B/A > 1: B is slower)."""
     from tpbench.views.compare import compare_runs
     from tpbench.views.compare_format import as_markdown, as_text
+    from tpbench.results.store import find_run, require_manifest
 
+    for run in (run_a, run_b):
+        require_manifest(find_run(run, root))
     comparison = compare_runs(run_a, run_b, root, min_effect=min_effect / 100, alpha=alpha)
     render = as_markdown if fmt == "markdown" else as_text
     click.echo(render(comparison, show_same=not changes_only))

@@ -14,7 +14,9 @@ import click
 def command(run, fmt, output, root):
     """Export RUN (a run directory or a run id)."""
     from tpbench.views.export import export
+    from tpbench.results.store import find_run, require_manifest
 
+    require_manifest(find_run(run, root))
     path, warnings = export(run, fmt, output, root)
     for message in warnings:
         click.echo(f"warning: {message}", err=True)

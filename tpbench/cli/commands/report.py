@@ -16,8 +16,10 @@ def command(runs, output, baseline, root):
     from pathlib import Path
 
     from tpbench.views.report import build_report
-    from tpbench.results.store import find_run
+    from tpbench.results.store import find_run, require_manifest
 
+    for run in runs:
+        require_manifest(find_run(run, root))
     output = output or str(Path("reports") / f"{find_run(runs[0], root).name}.html")
     path = build_report(runs, output, baseline=baseline, root=root)
     click.echo(f"wrote {path}")

@@ -107,7 +107,7 @@ def slurm_shards(store, suite, device, kernels, filters, threads, n_tasks, parti
 
 
 @click.command("run")
-@click.option("--suite", "suite_ref", default="quick", show_default=True, help="Suite name (suites/NAME.toml) or TOML file.")
+@click.option("--suite", "suite_ref", default=None, help="Suite name (suites/NAME.toml) or TOML file  [default: quick].")
 @click.option("--device", default=None, help="cpu or cuda[:N]; default: the suite's device.")
 @click.option("--kernel", "kernels", multiple=True, metavar="NAME|FILE",
               help="Kernel name/glob to run (repeatable), or a .py file whose kernels are added and compared.")
@@ -167,7 +167,13 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
     from tpbench.results.store import RunStore, find_run
     from tpbench.run.suite import load_suite
     from tpbench.measure.timing import resolve_timer
+    from tpbench.run.provenance import check_resume_suite, kernel_files, resume_kernels, sha256_of
 
+    for option, value, least in (("--repeat", repeat, 1), ("--threads", threads, 1)):
+        if value is not None and value < least:
+            raise UserError(f"{option} must be at least {least}, got {value}")
+    if not timeout_s > 0:
+        raise UserError(f"--timeout must be a positive number of seconds, got {timeout_s:g}")
     store = None
     shard_of = parse_shard(shard) if shard else None
     if run_id and not resume and (Path(out_dir) / run_id / "run.json").exists():
@@ -175,9 +181,10 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
     if resume:
         store = RunStore(find_run(resume, out_dir), shard=shard_name(shard_of))
         manifest = store.manifest()
-        suite_ref = manifest.get("suite_path") or manifest.get("suite", suite_ref)
+        suite_given = suite_ref is not None
+        suite_ref = suite_ref or manifest.get("suite_path") or manifest.get("suite")
         device = device or manifest.get("device")
-        kernels = kernels or tuple(manifest.get("kernels") or ())
+        kernels = tuple(resume_kernels(manifest, resume, kernels))  # never imports a file named only in run.json
         filters = filters or tuple(manifest.get("filters") or ())
         threads = threads or manifest.get("threads")
         seed = manifest.get("seed", seed)
@@ -185,7 +192,9 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
         timer = timer or saved.get("timer")
         isolate = saved.get("isolate") if isolate is None else isolate
         timeout_s = saved.get("timeout_s", timeout_s)
-    suite = load_suite(suite_ref)
+    suite = load_suite(suite_ref or "quick")
+    if resume:
+        check_resume_suite(manifest, resume, suite.path, suite_given)
     device = check_device(device or suite.device)
     threads = threads or (1 if executor == "ray" and device == "cpu" else os.cpu_count() or 1)
     torch.set_num_threads(threads)
@@ -209,6 +218,7 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
     if store is None:
         manifest = {
             "suite": suite.name, "suite_path": str(suite.path.resolve()), "description": suite.description,
+            "suite_sha256": sha256_of(suite.path), "kernel_files": kernel_files(kernels),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "argv": sys.argv, "device": device, "kernels": list(kernels), "filters": list(filters),
             "threads": threads, "seed": seed, "repeat": repeat,

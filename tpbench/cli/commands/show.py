@@ -13,10 +13,11 @@ def command(run, root, show_all):
     """Best correct kernel per problem and pass of RUN (a run directory, a run id, or 'latest')."""
     import pandas as pd
 
-    from tpbench.results.store import find_run, load_runs
+    from tpbench.results.store import find_run, load_runs, require_manifest
     from tpbench.views.summary import best_per_problem, not_run, status_counts
 
     directory = find_run(run, root)
+    require_manifest(directory)
     df = load_runs([directory])
     click.echo(f"run {directory.name}: {len(df)} cases")
     counts = status_counts(df)

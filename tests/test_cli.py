@@ -178,3 +178,44 @@ def test_repeat_runs_rounds_and_loader_merges_them(capsys, tmp_path, tiny_suite)
     assert len(df) == 4 and set(df["repetitions"]) == {2}
     row = df.iloc[0]
     assert len(row["repeat_medians_ms"]) == 2 and row["n_samples"] == len(row["samples_ms"])
+
+
+WRONG_KERNEL = '''
+import torch
+from tpbench import Kernel
+from tpbench.spec.paths import tp_paths
+from tpbench.oracle.references.cg import ReferenceCG
+
+
+class Doubled(torch.nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, *args):
+        return 2 * self.inner(*args)
+
+
+class WrongTP(Kernel):
+    name = "wrong-tp"
+    family = "cg"
+    backend = "torch"
+
+    def build(self, problem, device, dtype):
+        return Doubled(ReferenceCG(tp_paths(problem), problem.weights)).to(device=device, dtype=dtype)
+'''
+
+
+def test_show_when_nothing_passed_says_why_and_the_hint_works(capsys, tmp_path, tiny_suite):
+    kernel = tmp_path / "wrong.py"
+    kernel.write_text(WRONG_KERNEL)
+    out = tmp_path / "elsewhere"
+    code, _, err = run_cli(capsys, "run", "--suite", str(tiny_suite), "--kernel", "wrong-tp",
+                           "--kernel", str(kernel), "--out", str(out), "--no-progress", "--no-metrics",
+                           "--filter", "pass=fwd")
+    assert code == 0, err
+    hint = err.split("Show them with: ")[1].split()
+    assert hint[:2] == ["tpbench", "show"]
+    code, shown, err = run_cli(capsys, *hint[1:])  # the printed command, run from here, finds the run
+    assert code == 0, err
+    assert "no case passed" in shown and "incorrect" in shown

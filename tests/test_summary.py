@@ -16,3 +16,16 @@ def test_best_ranks_only_correct_kernels_and_says_why_none_ran():
     assert table.loc["p", "best"] == "a" and table.loc["p", "runner_up"] == "b"
     assert table.loc["p", "margin"] == 1.5 and table.loc["p", "incorrect"] == 1
     assert table.loc["q", "best"] == "none: no valid path"
+
+
+def test_nothing_timed_gives_reasons_not_a_key_error():
+    from tpbench.views.summary import why_nothing_passed
+
+    df = pd.DataFrame([
+        {"problem_label": "p", "pass": "fwd", "kernel": "mine", "status": "incorrect", "reason": "fwd error 2"},
+        {"problem_label": "q", "pass": "fwd", "kernel": "mine", "status": "incorrect", "reason": "fwd error 2"},
+        {"problem_label": "q", "pass": "fwd", "kernel": "other", "status": "unavailable", "reason": None},
+    ])  # no median_ms column at all: no case was timed
+    table = best_per_problem(df).set_index("problem")
+    assert table.loc["p", "best"] == "none: fwd error 2" and table.loc["p", "kernels ok"] == 0
+    assert why_nothing_passed(df) == ["2 incorrect: fwd error 2", "1 unavailable: no reason recorded"]

@@ -15,6 +15,8 @@ def best_per_problem(df: pd.DataFrame) -> pd.DataFrame:
     """
     if df.empty or "status" not in df:
         return pd.DataFrame()
+    if "median_ms" not in df:  # no case was timed: nothing to rank, only reasons to give
+        df = df.assign(median_ms=float("nan"))
     rows = []
     for (label, pass_), group in df.groupby(["problem_label", "pass"], sort=False):
         ok = group[group["status"] == "ok"].sort_values("median_ms")
@@ -36,6 +38,15 @@ def best_per_problem(df: pd.DataFrame) -> pd.DataFrame:
 
 def status_counts(df: pd.DataFrame) -> pd.Series:
     return df["status"].value_counts() if "status" in df else pd.Series(dtype=int)
+
+
+def why_nothing_passed(df: pd.DataFrame) -> list[str]:
+    """When no case is ``ok``: one line per (status, reason), most frequent first, with its count."""
+    if df.empty or "status" not in df:
+        return ["the run holds no case"]
+    reasons = df["reason"].fillna("no reason recorded") if "reason" in df else pd.Series("", index=df.index)
+    grouped = pd.DataFrame({"status": df["status"], "reason": reasons}).value_counts()
+    return [f"{n} {status}: {reason}".rstrip(": ") for (status, reason), n in grouped.items()]
 
 
 def not_run(df: pd.DataFrame) -> pd.DataFrame:

@@ -143,6 +143,23 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
         ran = sweep(runner, cases, progress=progress)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted; finished cases are in {store.dir}. "
-                   f"Continue with: tpbench run --resume {store.run_id}", err=True)
+                   f"Continue with: {resume_command(store, out_dir)}", err=True)
         sys.exit(130)
-    click.echo(f"done: {ran} cases run, results in {store.dir}. Show them with: tpbench show {store.run_id}", err=True)
+    click.echo(f"done: {ran} cases run, results in {store.dir}. Show them with: {show_command(store, out_dir)}",
+               err=True)
+
+
+def _default_out(out_dir) -> bool:
+    return Path(out_dir).resolve() == Path("results").resolve()
+
+
+def resume_command(store, out_dir) -> str:
+    """A ``tpbench run --resume`` command line that finds this run from the current directory."""
+    return f"tpbench run --resume {store.run_id}" + ("" if _default_out(out_dir) else f" --out {out_dir}")
+
+
+def show_command(store, out_dir) -> str:
+    """A ``tpbench show`` command line that finds this run from the current directory."""
+    if _default_out(out_dir):
+        return f"tpbench show {store.run_id}"
+    return f"tpbench show {store.dir}"

@@ -65,6 +65,7 @@ def _bad_suite(tmp_path, body):
     (["run", "--device", "cuda", "--suite", "quick"], "no CUDA device"),
     (["show", "no-such-run"], "no run 'no-such-run'"),
     (["run", "--suite", "quick", "--filter", "colour=red"], "unknown filter field 'colour'"),
+    (["run", "--suite", "quick", "--filter", "family=cg"], "for the kernel's family use kernel_family=cg"),
 ])
 def test_bad_input_exit_2(capsys, tmp_path, args, message):
     code, out, err = run_cli(capsys, *args, *(["--out", str(tmp_path)] if args[0] == "run" else []))
@@ -219,3 +220,23 @@ def test_show_when_nothing_passed_says_why_and_the_hint_works(capsys, tmp_path, 
     code, shown, err = run_cli(capsys, *hint[1:])  # the printed command, run from here, finds the run
     assert code == 0, err
     assert "no case passed" in shown and "incorrect" in shown
+
+
+def _dry(capsys, *filters):
+    code, out, err = run_cli(capsys, "run", "--suite", "quick", "--dry-run",
+                             *[a for f in filters for a in ("--filter", f)])
+    assert code == 0, err
+    return out.splitlines()[:-1]
+
+
+def test_filters_use_suite_names_and_problem_parameters(capsys):
+    everything = _dry(capsys)
+    mimo = _dry(capsys, "family=mimo")  # the problem's family, as in suite files
+    assert mimo and all(" · mimo L=" in line for line in mimo)
+    assert len(mimo) < len(everything)
+    l2 = _dry(capsys, "L=2")  # a problem parameter
+    assert l2 and all(" L=2" in line for line in l2) and not any(" L=1 " in line for line in l2)
+    assert set(_dry(capsys, "family=mimo", "L=2")) == set(mimo) & set(l2)
+    cg = _dry(capsys, "kernel_family=cg")  # the kernel's family stays reachable
+    assert cg and len(cg) < len(everything)
+    assert _dry(capsys, "mimo L=2") == [line for line in everything if "mimo L=2" in line]  # bare substring

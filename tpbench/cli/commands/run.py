@@ -48,7 +48,9 @@ def device_facts(device: str) -> dict:
 @click.option("--kernel", "kernels", multiple=True, metavar="NAME|FILE",
               help="Kernel name/glob to run (repeatable), or a .py file whose kernels are added and compared.")
 @click.option("--filter", "filters", multiple=True, metavar="EXPR",
-              help="Keep cases matching EXPR: key=glob (kernel, family, backend, problem, shape, pass, dtype) or a bare substring.")
+              help="Keep cases matching EXPR (repeat to combine): key=glob on kernel, kernel_family, backend, "
+                   "problem, family (the problem's, as in suite files), pass, dtype, or a problem parameter "
+                   "(L=2, batch=64); or a bare substring of 'kernel · problem · pass'.")
 @click.option("--out", "out_dir", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--resume", default=None, metavar="RUN", help="Continue this run: finished cases are not redone.")
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: all cores).")

@@ -1,6 +1,11 @@
+from pathlib import Path
+
 import pandas as pd
+import pytest
 
 from tpbench.views.summary import best_per_problem
+
+BASELINE = str(Path(__file__).resolve().parent.parent / "results" / "baseline-quick-cpu")
 
 
 def test_best_ranks_only_correct_kernels_and_says_why_none_ran():
@@ -29,3 +34,35 @@ def test_nothing_timed_gives_reasons_not_a_key_error():
     table = best_per_problem(df).set_index("problem")
     assert table.loc["p", "best"] == "none: fwd error 2" and table.loc["p", "kernels ok"] == 0
     assert why_nothing_passed(df) == ["2 incorrect: fwd error 2", "1 unavailable: no reason recorded"]
+
+
+def _ok(kernel, ms, paths):
+    return {"problem_label": "mimo L=2", "pass": "fwd", "kernel": kernel, "status": "ok", "median_ms": ms,
+            "reason": None, "paths": [f"p{i}" for i in range(paths)]}
+
+
+def test_caveat_when_the_best_computes_fewer_paths_and_ranks_of_a_kernel():
+    from tpbench.views.summary import kernel_ranks
+
+    df = pd.DataFrame([_ok("gaunt", 1.0, 14), _ok("cg", 2.0, 19), _ok("mine", 4.0, 19)])
+    assert best_per_problem(df).loc[0, "caveat"] == "14 of 19 paths"
+    assert best_per_problem(df[df["kernel"] != "gaunt"]).loc[0, "caveat"] == ""  # same work: no caveat
+    ranks = kernel_ranks(df, "mine").iloc[0]
+    assert ranks["rank"] == "3 of 3" and ranks["vs_best"] == 4.0 and ranks["best"] == "gaunt"
+
+
+def test_show_fits_the_terminal_and_prints_the_caveat(capsys):
+    from tpbench.cli import main
+
+    for width in (70, 100):
+        with pytest.raises(SystemExit) as exc:
+            main(["show", BASELINE, "--width", str(width)])
+        out = capsys.readouterr().out
+        assert exc.value.code == 0
+        table = out.split("caveat:")[0].splitlines()
+        assert max(map(len, table)) <= width
+        assert "14 of 19 paths" in out and "gaunt-grid on mimo L=2: 14 of 19 paths" in out.replace("\n", " ")
+    with pytest.raises(SystemExit):
+        main(["show", BASELINE, "--kernel", "torch-cg", "--width", "120"])
+    out = capsys.readouterr().out
+    assert "where torch-cg ranks" in out and " of 6 " in out

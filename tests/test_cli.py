@@ -174,6 +174,8 @@ def test_repeat_runs_rounds_and_loader_merges_them(capsys, tmp_path, tiny_suite)
     records = read_cases(run_dir / "cases.jsonl")
     # Rounds over the sweep: every case once, then every case again.
     assert [r["repetition"] for r in records] == [0] * 4 + [1] * 4
+    # The final message counts cases as a user means them: repetitions merged.
+    assert "done: 4 cases (2 repetitions each, merged): 4 timed" in err
     assert records[0]["gate_s"] > 0 and records[4]["errors"] == records[0]["errors"]  # verdict reused
     df = load_runs([run_dir])
     assert len(df) == 4 and set(df["repetitions"]) == {2}

@@ -66,3 +66,16 @@ def test_show_fits_the_terminal_and_prints_the_caveat(capsys):
         main(["show", BASELINE, "--kernel", "torch-cg", "--width", "120"])
     out = capsys.readouterr().out
     assert "where torch-cg ranks" in out and " of 6 " in out
+
+
+def test_case_counts_merge_repetitions_and_group_reasons():
+    from tpbench.results.store import load_runs
+    from tpbench.views.summary import case_counts
+
+    df = load_runs([BASELINE])
+    lines = case_counts(df, top=2)
+    # kernel x problem x pass x variant, the baseline's 4 repetitions merged: one count everywhere.
+    assert lines[0] == "792 cases (4 repetitions each, merged): 180 timed, 370 skipped, 242 unavailable"
+    skipped = lines[lines.index("skipped, by reason:") + 1:lines.index("unavailable, by reason:")]
+    assert skipped[0].split() [:3] == ["50", "no", "valid"] and "other reasons" in skipped[-1]
+    assert sum(int(line.split()[0]) for line in skipped) == 370

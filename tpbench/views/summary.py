@@ -155,6 +155,37 @@ def _cell(value) -> str:
     return str(value)
 
 
+STATUS_WORDS = {"ok": "timed", "skipped": "skipped", "unavailable": "unavailable", "incorrect": "incorrect",
+                "error": "errors", "timeout": "timeouts"}
+
+
+def case_counts(df: pd.DataFrame, top: int = 3) -> list[str]:
+    """What a run holds, counted as a user means a case: kernel × problem × pass × variant, with its
+    repetitions merged (``df`` as :func:`tpbench.results.store.load_runs` gives it).
+
+    The first line counts cases by outcome ("792 cases: 180 timed, 370 skipped, 242 unavailable");
+    then, for each outcome other than timed, its reasons grouped, the ``top`` most frequent with counts.
+    """
+    if df.empty or "status" not in df:
+        return ["0 cases"]
+    reps = int(df["repetitions"].max()) if "repetitions" in df and df["repetitions"].notna().any() else 1
+    counts = df["status"].value_counts()
+    order = [s for s in STATUS_WORDS if s in counts] + [s for s in counts.index if s not in STATUS_WORDS]
+    head = f"{len(df)} cases" + (f" ({reps} repetitions each, merged)" if reps > 1 else "") + ": "
+    lines = [head + ", ".join(f"{counts[s]} {STATUS_WORDS.get(s, s)}" for s in order)]
+    for status in ("skipped", "unavailable", "incorrect", "error", "timeout"):
+        if status not in counts:
+            continue
+        reasons = df.loc[df["status"] == status, "reason"].fillna("no reason recorded").value_counts() \
+            if "reason" in df else pd.Series(dtype=int)
+        lines.append(f"{STATUS_WORDS.get(status, status)}, by reason:")
+        lines += [f"  {n:>5}  {reason}" for reason, n in reasons.iloc[:top].items()]
+        rest = reasons.iloc[top:]
+        if len(rest):
+            lines.append(f"  {rest.sum():>5}  for {len(rest)} other reasons (`tpbench show --all` lists them)")
+    return lines
+
+
 def status_counts(df: pd.DataFrame) -> pd.Series:
     return df["status"].value_counts() if "status" in df else pd.Series(dtype=int)
 

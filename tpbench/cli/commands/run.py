@@ -142,13 +142,19 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
                     peaks=store.manifest().get("peaks"), isolate=isolate, timeout_s=timeout_s,
                     kernel_files=[k for k in kernels if is_kernel_file(k)])
     try:
-        ran = sweep(runner, cases, progress=progress)
+        sweep(runner, cases, progress=progress)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted; finished cases are in {store.dir}. "
                    f"Continue with: {resume_command(store, out_dir)}", err=True)
         sys.exit(130)
-    click.echo(f"done: {ran} cases run, results in {store.dir}. Show them with: {show_command(store, out_dir)}",
-               err=True)
+    from tpbench.results.store import load_runs
+    from tpbench.views.summary import case_counts
+
+    counts = case_counts(load_runs([store.dir]))
+    click.echo(f"done: {counts[0]}", err=True)
+    for line in counts[1:]:
+        click.echo(line, err=True)
+    click.echo(f"results in {store.dir}. Show them with: {show_command(store, out_dir)}", err=True)
 
 
 def _default_out(out_dir) -> bool:

@@ -20,19 +20,21 @@ def command(run, root, show_all, kernel, width):
 
     from tpbench.results.store import find_run, load_runs
     from tpbench.spec.errors import UserError
-    from tpbench.views.summary import best_per_problem, common_suffix, fit, kernel_ranks, not_run, status_counts, why_nothing_passed
+    from tpbench.views.summary import (best_per_problem, case_counts, common_suffix, fit, kernel_ranks, not_run,
+                                       why_nothing_passed)
 
     directory = find_run(run, root)
     df = load_runs([directory])
-    click.echo(f"run {directory.name}: {len(df)} cases")
-    counts = status_counts(df)
-    click.echo("  " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
+    width = width or shutil.get_terminal_size((120, 24)).columns
+    counts = case_counts(df)
+    click.echo(textwrap.fill(f"run {directory.name}: {counts[0]}", width, subsequent_indent="  "))
+    for line in counts[1:]:
+        click.echo(line if len(line) <= width else line[:width - 1] + "…")
     if "status" not in df or not (df["status"] == "ok").any():
         click.echo("no case passed the correctness gate, so nothing was timed:")
         for line in why_nothing_passed(df):
             click.echo(f"  {line}")
         return
-    width = width or shutil.get_terminal_size((120, 24)).columns
     suffix = common_suffix(sorted(set(df["problem_label"])))
     if suffix:
         click.echo(f"every problem: {suffix}")

@@ -242,3 +242,10 @@ def test_filters_use_suite_names_and_problem_parameters(capsys):
     cg = _dry(capsys, "kernel_family=cg")  # the kernel's family stays reachable
     assert cg and len(cg) < len(everything)
     assert _dry(capsys, "mimo L=2") == [line for line in everything if "mimo L=2" in line]  # bare substring
+
+
+def test_help_keeps_whole_summaries_and_list_has_a_header(capsys):
+    code, out, _ = run_cli(capsys, "--help")
+    assert code == 0 and "..." not in out and "results go to OUT/<run-id>/." in " ".join(out.split())
+    code, out, _ = run_cli(capsys, "list", "kernels")
+    assert code == 0 and out.splitlines()[0].split() == ["KERNEL", "FAMILY", "BACKEND", "DEVICES", "STATE"]

@@ -250,3 +250,11 @@ def test_help_keeps_whole_summaries_and_list_has_a_header(capsys):
     assert code == 0 and "..." not in commands and "results go to OUT/<run-id>/." in " ".join(commands.split())
     code, out, _ = run_cli(capsys, "list", "kernels")
     assert code == 0 and out.splitlines()[0].split() == ["KERNEL", "FAMILY", "BACKEND", "DEVICES", "STATE"]
+
+
+def test_progress_on_a_non_terminal_is_a_line_per_block_of_cases(capsys, tmp_path, tiny_suite):
+    code, _, err = run_cli(capsys, "run", "--suite", str(tiny_suite), "--out", str(tmp_path), "--no-metrics",
+                           "--filter", "kernel=torch-cg")
+    assert code == 0, err
+    # pytest's captured stderr is no terminal: no bar redraws (carriage returns), one line at the end.
+    assert "\r" not in err and "4/4 cases done" in err and "it/s" not in err and "case/s" not in err

@@ -65,6 +65,7 @@ def _bad_suite(tmp_path, body):
     (["run", "--device", "cuda", "--suite", "quick"], "no CUDA device"),
     (["show", "no-such-run"], "no run 'no-such-run'"),
     (["run", "--suite", "quick", "--filter", "colour=red"], "unknown filter field 'colour'"),
+    (["run", "--suite", "quick", "--filter", "family=cg"], "for the kernel's family use kernel_family=cg"),
 ])
 def test_bad_input_exit_2(capsys, tmp_path, args, message):
     code, out, err = run_cli(capsys, *args, *(["--out", str(tmp_path)] if args[0] == "run" else []))
@@ -174,8 +175,87 @@ def test_repeat_runs_rounds_and_loader_merges_them(capsys, tmp_path, tiny_suite)
     records = read_cases(run_dir / "cases.jsonl")
     # Rounds over the sweep: every case once, then every case again.
     assert [r["repetition"] for r in records] == [0] * 4 + [1] * 4
+    # The final message counts cases as a user means them: repetitions merged.
+    assert "done: 4 cases (2 repetitions each, merged): 4 timed" in err
     assert records[0]["gate_s"] > 0 and records[4]["errors"] == records[0]["errors"]  # verdict reused
     df = load_runs([run_dir])
     assert len(df) == 4 and set(df["repetitions"]) == {2}
     row = df.iloc[0]
     assert len(row["repeat_medians_ms"]) == 2 and row["n_samples"] == len(row["samples_ms"])
+
+
+WRONG_KERNEL = '''
+import torch
+from tpbench import Kernel
+from tpbench.spec.paths import tp_paths
+from tpbench.oracle.references.cg import ReferenceCG
+
+
+class Doubled(torch.nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, *args):
+        return 2 * self.inner(*args)
+
+
+class WrongTP(Kernel):
+    name = "wrong-tp"
+    family = "cg"
+    backend = "torch"
+
+    def build(self, problem, device, dtype):
+        return Doubled(ReferenceCG(tp_paths(problem), problem.weights)).to(device=device, dtype=dtype)
+'''
+
+
+def test_show_when_nothing_passed_says_why_and_the_hint_works(capsys, tmp_path, tiny_suite):
+    kernel = tmp_path / "wrong.py"
+    kernel.write_text(WRONG_KERNEL)
+    out = tmp_path / "elsewhere"
+    code, _, err = run_cli(capsys, "run", "--suite", str(tiny_suite), "--kernel", "wrong-tp",
+                           "--kernel", str(kernel), "--out", str(out), "--no-progress", "--no-metrics",
+                           "--filter", "pass=fwd")
+    assert code == 0, err
+    hint = err.split("Show them with: ")[1].split()
+    assert hint[:2] == ["tpbench", "show"]
+    code, shown, err = run_cli(capsys, *hint[1:])  # the printed command, run from here, finds the run
+    assert code == 0, err
+    assert "no case passed" in shown and "incorrect" in shown
+
+
+def _dry(capsys, *filters):
+    code, out, err = run_cli(capsys, "run", "--suite", "quick", "--dry-run",
+                             *[a for f in filters for a in ("--filter", f)])
+    assert code == 0, err
+    return out.splitlines()[:-1]
+
+
+def test_filters_use_suite_names_and_problem_parameters(capsys):
+    everything = _dry(capsys)
+    mimo = _dry(capsys, "family=mimo")  # the problem's family, as in suite files
+    assert mimo and all(" · mimo L=" in line for line in mimo)
+    assert len(mimo) < len(everything)
+    l2 = _dry(capsys, "L=2")  # a problem parameter
+    assert l2 and all(" L=2" in line for line in l2) and not any(" L=1 " in line for line in l2)
+    assert set(_dry(capsys, "family=mimo", "L=2")) == set(mimo) & set(l2)
+    cg = _dry(capsys, "kernel_family=cg")  # the kernel's family stays reachable
+    assert cg and len(cg) < len(everything)
+    assert _dry(capsys, "mimo L=2") == [line for line in everything if "mimo L=2" in line]  # bare substring
+
+
+def test_help_keeps_whole_summaries_and_list_has_a_header(capsys):
+    code, out, _ = run_cli(capsys, "--help")
+    commands = out.split("Commands:")[1]
+    assert code == 0 and "..." not in commands and "results go to OUT/<run-id>/." in " ".join(commands.split())
+    code, out, _ = run_cli(capsys, "list", "kernels")
+    assert code == 0 and out.splitlines()[0].split() == ["KERNEL", "FAMILY", "BACKEND", "DEVICES", "STATE"]
+
+
+def test_progress_on_a_non_terminal_is_a_line_per_block_of_cases(capsys, tmp_path, tiny_suite):
+    code, _, err = run_cli(capsys, "run", "--suite", str(tiny_suite), "--out", str(tmp_path), "--no-metrics",
+                           "--filter", "kernel=torch-cg")
+    assert code == 0, err
+    # pytest's captured stderr is no terminal: no bar redraws (carriage returns), one line at the end.
+    assert "\r" not in err and "4/4 cases done" in err and "it/s" not in err and "case/s" not in err

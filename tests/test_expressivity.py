@@ -165,6 +165,11 @@ def test_cli_prints_metrics_and_json():
     result = CliRunner().invoke(command, ["--kernel", "torch-cg", "--problem", "mimo-ap:L=1", "--json"])
     data = json.loads(result.output)
     assert result.exit_code == 0 and data["interactability"] == data["upper_bound"] == 6
+    # Two --kernel options: both are reported, not only the last.
+    result = CliRunner().invoke(command, ["--kernel", "torch-cg", "--kernel", "gaunt-grid", "--problem", "mimo:L=1",
+                                          "--json"])
+    assert result.exit_code == 0
+    assert [json.loads(line)["kernel"] for line in result.output.splitlines()] == ["torch-cg", "gaunt-grid"]
 
 
 @pytest.mark.parametrize("args, words", [

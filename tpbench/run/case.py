@@ -39,24 +39,60 @@ class Case:
 
 FILTER_FIELDS = {
     "kernel": lambda c: c.kernel.name,
-    "family": lambda c: c.kernel.family,
+    "kernel_family": lambda c: c.kernel.family,
     "backend": lambda c: c.kernel.backend,
     "problem": lambda c: c.problem.label,
+    # ``family`` is the problem's family, as in suite files (``family = "mimo"``); ``shape`` is its old name.
+    "family": lambda c: c.problem.family,
     "shape": lambda c: c.problem.family,
     "pass": lambda c: c.pass_,
     "dtype": lambda c: c.problem.dtype,
+    "batch": lambda c: c.problem.batch,
 }
 
 
 def matches(case: Case, expr: str) -> bool:
-    """``key=glob`` on a field of :data:`FILTER_FIELDS`, or a bare glob on ``kernel · problem · pass``."""
+    """``key=glob`` on a field of :data:`FILTER_FIELDS` or a problem parameter (``L=2``),
+    or a bare glob on ``kernel · problem · pass``.
+
+    A problem without that parameter does not match. Unknown keys are refused by
+    :func:`check_filters` before any case is matched.
+    """
     if "=" in expr:
         key, pattern = expr.split("=", 1)
-        if key not in FILTER_FIELDS:
-            raise UserError(f"unknown filter field {key!r}; expected one of {', '.join(FILTER_FIELDS)}")
-        return fnmatch.fnmatchcase(FILTER_FIELDS[key](case), pattern)
+        if key in FILTER_FIELDS:
+            return fnmatch.fnmatchcase(str(FILTER_FIELDS[key](case)), pattern)
+        params = dict(case.problem.params)
+        if key in params:
+            return fnmatch.fnmatchcase(str(params[key]), pattern)
+        if not key.isidentifier():  # "mimo L=2" is a substring of labels, not a key
+            return _bare(case, expr)
+        return False
+    return _bare(case, expr)
+
+
+def _bare(case: Case, expr: str) -> bool:
     pattern = expr if any(c in expr for c in "*?[") else f"*{expr}*"
     return fnmatch.fnmatchcase(case.label, pattern)
+
+
+def check_filters(cases: list[Case], filters: list[str]) -> None:
+    """Refuse a ``key=`` filter whose key is no field and no parameter of any problem in the suite,
+    and explain an empty selection caused by ``family=`` given a kernel's family."""
+    params = sorted({k for c in cases for k, _ in c.problem.params})
+    for expr in filters:
+        key, _, pattern = expr.partition("=")
+        if not _ or not key.isidentifier() or key in FILTER_FIELDS or key in params:
+            if key == "family" and cases and not any(matches(c, expr) for c in cases):
+                kernel_families = {c.kernel.family for c in cases}
+                if any(fnmatch.fnmatchcase(f, pattern) for f in kernel_families):
+                    problem_families = sorted({c.problem.family for c in cases})
+                    raise UserError(f"--filter {expr}: `family` is the problem's family "
+                                    f"({', '.join(problem_families)}), as in suite files; "
+                                    f"for the kernel's family use kernel_family={pattern}")
+            continue
+        raise UserError(f"unknown filter field {key!r}; expected one of {', '.join(FILTER_FIELDS)}"
+                        + (f" or a problem parameter ({', '.join(params)})" if params else ""))
 
 
 def plan(suite: Suite, registry: Registry, device: str, kernel_refs: Iterable[str] = (),
@@ -83,6 +119,7 @@ def plan(suite: Suite, registry: Registry, device: str, kernel_refs: Iterable[st
                 for variant in table["variants"]:
                     cases.append(Case(problem, kernel, pass_, variant, device))
     filters = list(filters)
+    check_filters(cases, filters)
     kept = [c for c in cases if all(matches(c, f) for f in filters)]
     # Identical [[problems]] tables would run a case twice and rank a kernel as runner-up to itself.
     kept = list({c.key: c for c in kept}.values())

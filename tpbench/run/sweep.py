@@ -16,24 +16,38 @@ from tpbench.run.worker import IsolatedRunner, WorkerConfig
 from tpbench.spec.passes import sort_passes
 
 
-def sweep(runner: Runner, cases: list[Case], progress: bool = True) -> int:
-    """Run every case not already in ``runner.store``; return how many ran."""
+LOG_EVERY = 50
+
+
+def sweep(runner: Runner, cases: list[Case], progress: bool = True, stream=None) -> int:
+    """Run every case not already in ``runner.store``; return how many ran.
+
+    Progress goes to ``stream`` (stderr): a tqdm bar on a terminal; elsewhere (a log file, CI)
+    one plain line every :data:`LOG_EVERY` cases and at the end, not a bar redrawn hundreds of times.
+    """
+    import sys
+
     from tqdm import tqdm
+
+    stream = stream or sys.stderr
+    tty = bool(getattr(stream, "isatty", lambda: False)())
 
     done = runner.store.done_keys()
     todo = [c for c in cases if c.key not in done]
     passes_of: dict[tuple[str, str], set[str]] = {}
     for c in cases:
         passes_of.setdefault((c.kernel.name, c.problem.id), set()).add(c.pass_)
-    bar = tqdm(todo, disable=not progress, unit="case", dynamic_ncols=True, mininterval=1.0)
+    bar = tqdm(todo, disable=not (progress and tty), unit="case", dynamic_ncols=True, mininterval=1.0, file=stream)
     pool = worker_pool(runner) if runner.isolate else None
     try:
-        for case in bar:
+        for done_count, case in enumerate(bar, 1):
             bar.set_description(case.label[:70])
             passes = sort_passes(passes_of[(case.kernel.name, case.problem.id)])
             record = pool.run(case, passes) if pool is not None else runner.run_case(case, passes)
             record["finished_at"] = now()
             runner.store.append(record)
+            if progress and not tty and (done_count % LOG_EVERY == 0 or done_count == len(todo)):
+                print(f"{done_count}/{len(todo)} cases done", file=stream, flush=True)
     finally:
         if pool is not None:
             pool.close()

@@ -8,24 +8,29 @@ For each case (kernel × problem × pass × variant × device) timed in both run
   difference is significant;
 * ``ambiguous`` — the effect reaches the threshold but is not significant.
 
-Which test and which threshold depend on the evidence the runs hold:
+The threshold is set by the noise between runs of the same code, which a
+machine's drift dominates (2-4× over minutes on a shared host): samples and
+repetitions within one run are too alike to show it, and with 4 vs 4
+repetitions a drift that separates them completely already gives the smallest
+Mann–Whitney p (0.029). So every verdict is measured against ``sigma``, the
+standard deviation of ``log(ratio)`` between two runs of the same code, taken
+as the largest of what the runs hold:
 
-* **Independent repetitions** (at least ``MIN_REPEATS`` per side): a case that
-  appears on several lines of a run (one per repetition), or a line with a
-  ``repeat_medians_ms`` list. The per-repetition medians are compared with a
-  two-sided Mann–Whitney U test at level ``alpha``; the threshold is
-  ``max(min_effect, rel_IQR_A + rel_IQR_B)`` over the repetition medians
-  (``min_effect`` defaults to 5 %): a change smaller than the spread between a
-  run's own repetitions is noise. With 4 vs 4 repetitions the smallest possible
-  p-value is 0.029, so at least 4 per side are needed to reach ``alpha = 0.05``.
-* **One repetition** (the usual case): samples within one run are correlated
-  (same process, same clocks, same memory layout) and run-to-run variation
-  dominates them, so a test on them is overconfident. We still run the
-  Mann–Whitney U test on the raw samples and also require the two medians'
-  99 % confidence intervals to be disjoint, but label only effects of at least
-  ``max(2 × min_effect, rel_IQR_A + rel_IQR_B)`` — twice the minimum effect
-  (10 % by default), more for noisy cases. Two runs of the same commit on a
-  quiet machine then come out "same".
+* **repetitions** (at least 2 per side): the spread of one repetition's log
+  median within a run, pooled over all cases (1.4826 × MAD) and the case's own
+  (pooled within each run), times ``sqrt(1/n_A + 1/n_B)``;
+* **spread across cases** (at least ``MIN_CASES`` compared): 1.4826 × the MAD
+  of ``log(ratio)`` over all cases, around its median — how far the runs
+  disagree case by case (a real change in a few cases does not move it much);
+
+and ``threshold = max(min_effect, exp(K_SIGMA × sigma) - 1)`` (``2 × min_effect``
+with one repetition), the test a z test of ``log(ratio) / sigma`` at ``alpha``.
+``K_SIGMA = 4`` is calibrated on A/A pairs (``benchmarks/compare_aa.py``): at
+most 1 % false faster/slower verdicts.
+
+* **One repetition and too few cases** to estimate ``sigma``: the Mann–Whitney
+  U test on the raw samples and disjoint 99 % confidence intervals of the
+  medians, with threshold ``max(2 × min_effect, rel_IQR_A + rel_IQR_B)``.
 * **No samples recorded**: no test is possible; effects above the threshold
   are ``ambiguous``.
 
@@ -46,6 +51,12 @@ from tpbench.measure.stats import median_ci
 from tpbench.results.store import as_dict, open_run
 
 MIN_REPEATS = 3
+# A change is labelled faster/slower only beyond K_SIGMA standard deviations of run-to-run noise.
+# Calibrated on A/A pairs (benchmarks/compare_aa.py): the 99th percentile of |log ratio| / sigma
+# between pseudo-runs of one run was 3.5-3.7, so 4 keeps false verdicts under 1 % of cases.
+K_SIGMA = 4.0
+# Fewest cases for a pooled noise or cross-case drift estimate.
+MIN_CASES = 8
 KEY = ("kernel", "problem_id", "pass", "variant", "device")
 LABEL_ORDER = {"slower": 0, "faster": 1, "ambiguous": 2, "same": 3}
 
@@ -119,15 +130,34 @@ def evidence(records: list[dict[str, Any]]) -> Evidence:
     return Evidence(medians, samples, max(rel_iqrs, default=0.0))
 
 
-def judge(a: Evidence, b: Evidence, min_effect: float = 0.05, alpha: float = 0.05) -> tuple[float, float, str, str]:
-    """(p-value, threshold, method, label) for one case; see the module docstring."""
+def judge(a: Evidence, b: Evidence, min_effect: float = 0.05, alpha: float = 0.05,
+          noise: float | None = None, drift: float | None = None) -> tuple[float, float, str, str]:
+    """(p-value, threshold, method, label) for one case; see the module docstring.
+
+    ``noise``: the pooled standard deviation of one repetition's log median within a run
+    (:func:`pooled_noise`); ``drift``: the robust spread of log ratios across all cases of the
+    comparison (:func:`cross_case_drift`). Either may be None when the runs cannot estimate it.
+    """
     ratio = b.median / a.median
     effect = max(ratio, 1 / ratio) - 1
-    if len(a.medians) >= MIN_REPEATS and len(b.medians) >= MIN_REPEATS:
-        p = float(sps.mannwhitneyu(a.medians, b.medians, alternative="two-sided").pvalue)
-        # An effect within the runs' own repetition-to-repetition spread is noise, whatever p says.
-        threshold = max(min_effect, relative_iqr(a.medians) + relative_iqr(b.medians))
-        method, significant = f"U test, {len(a.medians)}/{len(b.medians)} repeats", p < alpha
+    n_a, n_b = len(a.medians), len(b.medians)
+    sigma, sources = 0.0, []
+    if n_a >= 2 and n_b >= 2:
+        la, lb = np.log(a.medians), np.log(b.medians)
+        # The case's own repetition spread: within each run, pooled (the shift between runs is left out).
+        own = math.sqrt((((la - la.mean()) ** 2).sum() + ((lb - lb.mean()) ** 2).sum()) / (n_a + n_b - 2))
+        per_rep = max(own, noise or 0.0)
+        sigma = per_rep * math.sqrt(1 / n_a + 1 / n_b)
+        sources.append(f"{n_a}/{n_b} repeats")
+    if drift is not None and drift > sigma:
+        sigma = drift
+        sources.append("spread across cases")
+    if sigma > 0 or drift is not None:
+        floor = min_effect if n_a >= 2 and n_b >= 2 else 2 * min_effect
+        threshold = max(floor, math.exp(K_SIGMA * sigma) - 1)
+        z = abs(math.log(ratio)) / sigma if sigma > 0 else math.inf
+        p = float(2 * sps.norm.sf(z))
+        method, significant = f"z on log medians ({', '.join(sources)})", p < alpha
     elif len(a.samples) >= 2 and len(b.samples) >= 2:
         p = float(sps.mannwhitneyu(a.samples, b.samples, alternative="two-sided").pvalue)
         threshold = max(2 * min_effect, a.rel_iqr + b.rel_iqr)
@@ -141,6 +171,32 @@ def judge(a: Evidence, b: Evidence, min_effect: float = 0.05, alpha: float = 0.0
     else:
         label = "ambiguous"
     return p, threshold, method, label
+
+
+def pooled_noise(pairs: list[tuple[Evidence, Evidence]]) -> float | None:
+    """Standard deviation of one repetition's log median within a run, pooled over every case with at
+    least two repetitions in a run: 1.4826 × the median absolute deviation of the log medians from
+    their case's (per run) mean, scaled for the mean's own spread with n repetitions."""
+    deviations = []
+    for a, b in pairs:
+        for ev in (a, b):
+            n = len(ev.medians)
+            if n >= 2:
+                logs = np.log(ev.medians)
+                deviations += list((logs - logs.mean()) * math.sqrt(n / (n - 1)))
+    if len(deviations) < MIN_CASES:
+        return None
+    return float(1.4826 * np.median(np.abs(deviations)))
+
+
+def cross_case_drift(pairs: list[tuple[Evidence, Evidence]]) -> float | None:
+    """Robust spread (1.4826 × MAD) of log(median_B / median_A) across the compared cases: how far two
+    runs of the same code disagree case by case on this machine. Its median is left out (a uniform
+    shift of every case is reported, not absorbed). None with fewer than MIN_CASES cases."""
+    logs = np.array([math.log(b.median / a.median) for a, b in pairs])
+    if len(logs) < MIN_CASES:
+        return None
+    return float(1.4826 * np.median(np.abs(logs - np.median(logs))))
 
 
 def relative_iqr(x: list[float]) -> float:
@@ -160,7 +216,7 @@ def compare_records(records_a: list[dict[str, Any]], records_b: list[dict[str, A
                     min_effect: float = 0.05, alpha: float = 0.05) -> tuple[list[CaseResult], list[dict[str, Any]]]:
     """Labelled results for cases ok in both, and the cases that could not be compared."""
     groups_a, groups_b = _group(records_a), _group(records_b)
-    rows, unmatched = [], []
+    rows, unmatched, compared = [], [], []
     for key in sorted(set(groups_a) | set(groups_b), key=lambda k: tuple(str(v) for v in k)):
         ok_a = [r for r in groups_a.get(key, []) if r.get("status") == "ok"]
         ok_b = [r for r in groups_b.get(key, []) if r.get("status") == "ok"]
@@ -170,7 +226,11 @@ def compare_records(records_a: list[dict[str, Any]], records_b: list[dict[str, A
             unmatched.append({**names, "status_a": _statuses(groups_a.get(key)),
                               "status_b": _statuses(groups_b.get(key))})
             continue
-        p, threshold, method, label = judge(a, b, min_effect, alpha)
+        compared.append((names, a, b))
+    pairs = [(a, b) for _, a, b in compared]
+    noise, drift = pooled_noise(pairs), cross_case_drift(pairs)
+    for names, a, b in compared:
+        p, threshold, method, label = judge(a, b, min_effect, alpha, noise=noise, drift=drift)
         rows.append(CaseResult(names, a.median, b.median, b.median / a.median, p, threshold, method, label))
     rows.sort(key=lambda r: (LABEL_ORDER[r.label], -abs(math.log(r.ratio))))
     return rows, unmatched

@@ -6,14 +6,19 @@ import math
 
 from tpbench.views.compare import CaseResult, Comparison
 
-HEADERS = ("kernel", "problem", "pass", "variant", "A (ms)", "B (ms)", "B/A", "p", "label")
+HEADERS = ("kernel", "problem", "pass", "variant", "A (ms)", "B (ms)", "B/A", "p", "threshold", "label", "noise from")
 
 
 def cells(row: CaseResult) -> list[str]:
     k = row.key
     p = "—" if math.isnan(row.p_value) else f"{row.p_value:.2g}"
     return [k["kernel"], k["problem_label"], k["pass"], k["variant"], f"{row.median_a:.4g}", f"{row.median_b:.4g}",
-            f"{row.ratio:.3f}", p, row.label]
+            f"{row.ratio:.3f}", p, f"±{row.threshold:.0%}", row.label, row.method]
+
+
+LEGEND = ("threshold: the smallest change labelled faster/slower for that case, from the runs' own noise "
+          "(repetition spread, spread of ratios across cases); ambiguous: beyond the threshold but not "
+          "significant (no samples or too little evidence): rerun with more --repeat")
 
 
 def summary(comparison: Comparison) -> str:
@@ -28,6 +33,7 @@ def summary(comparison: Comparison) -> str:
 def as_text(comparison: Comparison, show_same: bool = True) -> str:
     lines = [f"warning: {w}" for w in comparison.machine_warnings + comparison.load_warnings]
     lines.append(summary(comparison))
+    lines.append(LEGEND)
     rows = [cells(r) for r in comparison.rows if show_same or r.label != "same"]
     if rows:
         widths = [max(len(str(c)) for c in col) for col in zip(HEADERS, *rows)]
@@ -45,7 +51,7 @@ def as_markdown(comparison: Comparison, show_same: bool = True) -> str:
     rows = [cells(r) for r in comparison.rows if show_same or r.label != "same"]
     if rows:
         lines.append("| " + " | ".join(HEADERS) + " |")
-        lines.append("|" + "|".join("---:" if h in ("A (ms)", "B (ms)", "B/A", "p") else "---" for h in HEADERS) + "|")
+        lines.append("|" + "|".join("---:" if h in ("A (ms)", "B (ms)", "B/A", "p", "threshold") else "---" for h in HEADERS) + "|")
         lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
     if comparison.status_changes:
         lines += ["", "Status changed:", ""]

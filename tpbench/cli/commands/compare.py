@@ -17,7 +17,22 @@ import click
               help="Exit with status 1 if a case is significantly slower by more than PCT percent.")
 @click.option("--root", default="results", show_default=True, help="Where run ids are looked up.")
 def command(run_a, run_b, fmt, min_effect, alpha, changes_only, fail_on_regression, root):
-    """Compare RUN_B against RUN_A (B/A > 1: B is slower)."""
+    """Compare RUN_B against RUN_A (B/A > 1: B is slower), labelling each case.
+
+    \b
+    same       the change is below the case's threshold;
+    faster /   the change exceeds the threshold and is significant;
+    slower
+    ambiguous  the change exceeds the threshold but cannot be shown significant
+               (no samples recorded, too few cases to estimate the noise):
+               rerun both with more --repeat.
+
+    The threshold (printed per case) is max(--min-effect, e^(4 sigma) - 1), sigma the
+    run-to-run noise of the ratio, from the runs' own repetitions (pooled over cases)
+    and the spread of the ratios across cases; with one repetition it is at least
+    twice --min-effect. Calibrated so that two runs of the same code get a false
+    faster/slower on at most 1 % of cases (benchmarks/compare_aa.py).
+    """
     from tpbench.views.compare import compare_runs
     from tpbench.views.compare_format import as_markdown, as_text
     from tpbench.results.store import find_run, require_manifest

@@ -17,6 +17,7 @@ def command(what):
         return
     from tpbench.kernel.registry import Registry
 
+    click.echo(f"{'KERNEL':34s} {'FAMILY':18s} {'BACKEND':16s} {'DEVICES':9s} STATE")
     for k in sorted(Registry.default().kernels.values(), key=lambda k: (k.family, k.name)):
         why = k.available()
         state = "available" if why is None else f"unavailable: {why}"

@@ -50,12 +50,13 @@ def _format(kernel, problem, record: dict) -> str:
     return "\n".join(lines)
 
 
-def metrics(kernel_ref: str, problem_spec: str, as_json: bool, cache_dir: str | None) -> None:
+def metrics(kernel_refs, problem_spec: str, as_json: bool, cache_dir: str | None) -> None:
     from tpbench.metrics.expressivity import expressivity_record, pick_device
     from tpbench.kernel.registry import Registry
 
     problem = parse_problem_spec(problem_spec)
-    kernels = Registry.default().resolve([kernel_ref])
+    refs = [kernel_refs] if isinstance(kernel_refs, str) else list(kernel_refs)
+    kernels = list({k.name: k for k in Registry.default().resolve(refs)}.values())
     for kernel in kernels:
         _, reason = pick_device(kernel, problem.replace(dtype="float64"))
         if reason is not None and len(kernels) == 1:
@@ -71,16 +72,17 @@ def metrics(kernel_ref: str, problem_spec: str, as_json: bool, cache_dir: str | 
 
 
 @click.command("metrics")
-@click.option("--kernel", "kernel_ref", required=True, metavar="NAME|FILE.py",
-              help="A kernel name or glob (see `tpbench list kernels`), or a Python file defining kernels.")
+@click.option("--kernel", "kernel_refs", required=True, multiple=True, metavar="NAME|FILE.py",
+              help="A kernel name or glob (see `tpbench list kernels`), or a Python file defining kernels; "
+                   "repeat for several (each is reported).")
 @click.option("--problem", "problem_spec", required=True, metavar="SPEC", help=SPEC_HELP)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per kernel instead of text.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Also cache results as JSON files here.")
-def command(kernel_ref, problem_spec, as_json, cache_dir):
+def command(kernel_refs, problem_spec, as_json, cache_dir):
     """Expressivity, interactability, the Hom upper bound and the paths reached (tpbench.metrics.expressivity)."""
     try:
-        metrics(kernel_ref, problem_spec, as_json, cache_dir)
+        metrics(kernel_refs, problem_spec, as_json, cache_dir)
     except UserError as exc:  # tpbench.cli does the same; this keeps the command usable on its own
         click.echo(f"tpbench: error: {exc}", err=True)
         raise click.exceptions.Exit(2) from None

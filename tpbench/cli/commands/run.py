@@ -112,7 +112,9 @@ def slurm_shards(store, suite, device, kernels, filters, threads, n_tasks, parti
 @click.option("--kernel", "kernels", multiple=True, metavar="NAME|FILE",
               help="Kernel name/glob to run (repeatable), or a .py file whose kernels are added and compared.")
 @click.option("--filter", "filters", multiple=True, metavar="EXPR",
-              help="Keep cases matching EXPR: key=glob (kernel, family, backend, problem, shape, pass, dtype) or a bare substring.")
+              help="Keep cases matching EXPR (repeat to combine): key=glob on kernel, kernel_family, backend, "
+                   "problem, family (the problem's, as in suite files), pass, dtype, or a problem parameter "
+                   "(L=2, batch=64); or a bare substring of 'kernel · problem · pass'.")
 @click.option("--out", "out_dir", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--resume", default=None, metavar="RUN", help="Continue this run: finished cases are not redone.")
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: all cores).")
@@ -242,15 +244,38 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
                     kernel_files=[k for k in kernels if is_kernel_file(k)])
     try:
         if executor == "ray":
-            ran = ray_sweep(store, cases, worker_config(runner), device, address=address, workers=workers,
+            ray_sweep(store, cases, worker_config(runner), device, address=address, workers=workers,
                             progress=progress, extra_metrics=extra)
         elif executor == "slurm":
-            ran = slurm_shards(store, suite, device, kernels, filters, threads, n_tasks, partition, time_min,
+            slurm_shards(store, suite, device, kernels, filters, threads, n_tasks, partition, time_min,
                                slurm_cluster, out_dir, metrics)
         else:
-            ran = sweep(runner, cases, progress=progress)
+            sweep(runner, cases, progress=progress)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted; finished cases are in {store.dir}. "
-                   f"Continue with: tpbench run --resume {store.run_id}", err=True)
+                   f"Continue with: {resume_command(store, out_dir)}", err=True)
         sys.exit(130)
-    click.echo(f"done: {ran} cases run, results in {store.dir}. Show them with: tpbench show {store.run_id}", err=True)
+    from tpbench.results.store import load_runs
+    from tpbench.views.summary import case_counts
+
+    counts = case_counts(load_runs([store.dir]))
+    click.echo(f"done: {counts[0]}", err=True)
+    for line in counts[1:]:
+        click.echo(line, err=True)
+    click.echo(f"results in {store.dir}. Show them with: {show_command(store, out_dir)}", err=True)
+
+
+def _default_out(out_dir) -> bool:
+    return Path(out_dir).resolve() == Path("results").resolve()
+
+
+def resume_command(store, out_dir) -> str:
+    """A ``tpbench run --resume`` command line that finds this run from the current directory."""
+    return f"tpbench run --resume {store.run_id}" + ("" if _default_out(out_dir) else f" --out {out_dir}")
+
+
+def show_command(store, out_dir) -> str:
+    """A ``tpbench show`` command line that finds this run from the current directory."""
+    if _default_out(out_dir):
+        return f"tpbench show {store.run_id}"
+    return f"tpbench show {store.dir}"

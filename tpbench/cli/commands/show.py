@@ -9,23 +9,52 @@ import click
 @click.argument("run", default="latest")
 @click.option("--root", default="results", show_default=True, help="Where run ids are looked up.")
 @click.option("--all", "show_all", is_flag=True, help="Also list every case that was not timed, with its reason.")
-def command(run, root, show_all):
+@click.option("--kernel", default=None, metavar="NAME",
+              help="Show where this kernel ranks on each problem and pass (rank among correct kernels, "
+                   "time over the best's).")
+@click.option("--width", type=int, default=None, help="Table width in characters; default: the terminal's.")
+def command(run, root, show_all, kernel, width):
     """Best correct kernel per problem and pass of RUN (a run directory, a run id, or 'latest')."""
-    import pandas as pd
+    import shutil
+    import textwrap
 
     from tpbench.results.store import find_run, load_runs, require_manifest
-    from tpbench.views.summary import best_per_problem, not_run, status_counts
+    from tpbench.spec.errors import UserError
+    from tpbench.views.summary import (best_per_problem, case_counts, common_suffix, fit, kernel_ranks, not_run,
+                                       why_nothing_passed)
 
     directory = find_run(run, root)
     require_manifest(directory)
     df = load_runs([directory])
-    click.echo(f"run {directory.name}: {len(df)} cases")
-    counts = status_counts(df)
-    click.echo("  " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
-    table = best_per_problem(df)
-    with pd.option_context("display.width", 200, "display.max_rows", 500, "display.max_columns", 20,
-                           "display.float_format", "{:.4g}".format):
-        click.echo(table.to_string(index=False) if not table.empty else "no correct timed case")
-        if show_all:
-            click.echo("\nnot timed:")
-            click.echo(not_run(df).to_string(index=False))
+    width = width or shutil.get_terminal_size((120, 24)).columns
+    counts = case_counts(df)
+    click.echo(textwrap.fill(f"run {directory.name}: {counts[0]}", width, subsequent_indent="  "))
+    for line in counts[1:]:
+        click.echo(line if len(line) <= width else line[:width - 1] + "…")
+    if "status" not in df or not (df["status"] == "ok").any():
+        click.echo("no case passed the correctness gate, so nothing was timed:")
+        for line in why_nothing_passed(df):
+            click.echo(f"  {line}")
+        return
+    suffix = common_suffix(sorted(set(df["problem_label"])))
+    if suffix:
+        click.echo(f"every problem: {suffix}")
+        df = df.assign(problem_label=df["problem_label"].str.removesuffix(" " + suffix))
+    if kernel:
+        if kernel not in set(df["kernel"]):
+            raise UserError(f"no kernel {kernel!r} in run {directory.name}; it has {', '.join(sorted(set(df['kernel'])))}")
+        click.echo(f"where {kernel} ranks among the correct kernels:")
+        click.echo(fit(kernel_ranks(df, kernel), width, optional=("best", "vs_best")))
+    else:
+        table = best_per_problem(df)
+        click.echo(fit(table, width) if not table.empty else "no correct timed case")
+        caveats = table[table["caveat"].fillna("") != ""] if "caveat" in table else table.iloc[0:0]
+        if len(caveats):
+            which = ", ".join(dict.fromkeys(f"{r['best']} on {r['problem']}: {r['caveat']}"
+                                            for _, r in caveats.iterrows()))
+            click.echo(textwrap.fill(
+                f"caveat: the best kernel computes fewer paths (couplings) than another correct kernel, "
+                f"so it does less work ({which}); see `tpbench metrics`.", width))
+    if show_all:
+        click.echo("\nnot timed:")
+        click.echo(fit(not_run(df), width))

@@ -206,3 +206,8 @@ class ReferenceGate(torch.nn.Module):
 @register_reference("gate")
 def _gate(problem: Problem, native: Native | None = None) -> torch.nn.Module:
     return ReferenceGate(problem)
+
+
+# Oracles of operations defined in their own modules register themselves on import.
+import tpbench.conv_reference  # noqa: E402,F401
+import tpbench.sh  # noqa: E402,F401

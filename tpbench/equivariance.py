@@ -17,6 +17,7 @@ Use :func:`assert_equivariant` in a test of your own kernel::
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import torch
@@ -26,6 +27,8 @@ from e3nn import o3
 def block_error(actual: torch.Tensor, expected: torch.Tensor, irreps: o3.Irreps | None) -> float:
     """Max over irrep blocks of ``‖actual_b − expected_b‖ / ‖expected_b‖`` (float64)."""
     actual, expected = actual.detach().double(), expected.detach().double()
+    if not bool(torch.isfinite(actual).all()):
+        return math.inf  # max() below would swallow a NaN: a NaN output must never pass
     total = expected.norm().item()
     diff_total = (actual - expected).norm().item()
     if irreps is None or irreps.dim != expected.shape[-1]:

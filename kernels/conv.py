@@ -6,10 +6,10 @@ with the graph (senders, receivers, node count) baked in at build time.
 =================================  ===============================================================
 name                               how
 =================================  ===============================================================
-``conv-unfused[TP]``               ``x[senders]`` (``index_select``) → tpbench kernel ``TP`` on the
+``conv-unfused.TP``                 ``x[senders]`` (``index_select``) → tpbench kernel ``TP`` on the
                                    E edges → ``index_add_`` into receivers; one per TP kernel that
                                    computes the per-edge problem, so each shows its conv cost
-``conv-segment[TP]``               as unfused, summed by ``torch.segment_reduce`` over
+``conv-segment.TP``                 as unfused, summed by ``torch.segment_reduce`` over
                                    receiver-sorted edges (deterministic; no double backward)
 ``conv-e3nn``                      MACE / NequIP: ``o3.TensorProduct`` (uvu, external per-edge
                                    weights) on gathered features, ``scatter_add_`` with a broadcast
@@ -107,7 +107,7 @@ class ConvUnfused(_Conv):
 
     @property
     def name(self) -> str:  # type: ignore[override]
-        return f"conv-{'segment' if self.segment else 'unfused'}[{self.tp.name}]"
+        return f"conv-{'segment' if self.segment else 'unfused'}.{self.tp.name}"
 
     @property
     def backend(self) -> str:  # type: ignore[override]

@@ -56,7 +56,7 @@ def test_every_cpu_conv_kernel_passes_its_gate(kernel):
 
 def test_float32_kernel_on_a_larger_graph_passes_on_sampled_receivers():
     p = make_problem("conv", structure="water", atoms=81, mul=8, L_hidden=1, L_sh=2, cutoff=5.0, order="random")
-    kernel = next(k for k in conv_kernels.KERNELS if k.name == "conv-unfused[torch-cg]")
+    kernel = next(k for k in conv_kernels.KERNELS if k.name == "conv-unfused.torch-cg")
     gate = run_gate(kernel, p, build_module(kernel, p, "cpu"), "cpu", PASSES)
     assert not gate.failures and gate.errors["fwd"] < 1e-6 and len(gate.output_variance) == 7
 
@@ -87,7 +87,7 @@ class _Broken(torch.nn.Module):
 ])
 def test_a_wrong_conv_fails_its_gate(how, failing):
     p = tiny()
-    kernel = next(k for k in conv_kernels.KERNELS if k.name == "conv-unfused[torch-cg]")
+    kernel = next(k for k in conv_kernels.KERNELS if k.name == "conv-unfused.torch-cg")
     module = _Broken(build_module(kernel, p, "cpu"), how)
     gate = run_conv_gate(kernel, p, module, "cpu", PASSES)
     assert failing in gate.failures and "fwd+bwd+bwd" in gate.failures
@@ -105,12 +105,12 @@ def test_conv_kernels_refuse_other_operations_and_name_themselves_uniquely():
     assert len(names) == len(set(names))
     assert all(k.supports(make_problem("channelwise", mul=4, L_hidden=1, L_sh=2), "cpu") for k in
                conv_kernels.KERNELS if k.available() is None)
-    assert "conv-unfused[e3nn-cg-channelwise]" in names and "conv-oeq.deterministic" in names
+    assert "conv-unfused.e3nn-cg-channelwise" in names and "conv-oeq.deterministic" in names
 
 
 def test_work_counts_gather_tp_and_scatter():
     p = tiny(dtype="float32")
-    kernel = next(k for k in conv_kernels.KERNELS if k.name == "conv-unfused[torch-cg]")
+    kernel = next(k for k in conv_kernels.KERNELS if k.name == "conv-unfused.torch-cg")
     tp_flops = kernel.tp.flops(edge_problem(p))
     assert kernel.flops(p) == tp_flops + p.batch * p.out.dim
     native = kernel.native(p)

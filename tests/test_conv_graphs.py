@@ -67,13 +67,14 @@ def test_random_order_permutes_the_same_edges():
 def test_ase_and_matscipy_give_the_same_graph():
     pytest.importorskip("matscipy")
     atoms = build_atoms("fcc-cu", 2)
-    for lib in ("ase", "matscipy"):
-        i, j, D = neighbour_pairs(atoms, 4.0, lib)
+
+    def ordered(library):
+        i, j, D = neighbour_pairs(atoms, 4.0, library)
         order = np.lexsort((D[:, 2], D[:, 1], D[:, 0], j, i))
-        if lib == "ase":
-            first = (i[order], j[order], D[order])
-    assert np.array_equal(first[0], i[order]) and np.array_equal(first[1], j[order])
-    assert np.allclose(first[2], D[order])
+        return i[order], j[order], D[order]
+
+    (ia, ja, Da), (im, jm, Dm) = ordered("ase"), ordered("matscipy")
+    assert np.array_equal(ia, im) and np.array_equal(ja, jm) and np.allclose(Da, Dm)
 
 
 def test_reps_reach_the_requested_size():

@@ -19,9 +19,10 @@ Work of the forward pass, counted once here for every conv kernel:
 * FLOPs: the per-edge TP's FLOPs at batch ``E`` plus ``E · irreps_out.dim``
   additions of the scatter (the gather moves data only).
 * bytes: the fewest a fused kernel must move — ``x``, ``y``, ``w`` and ``out``
-  once each, and the two ``int64`` index arrays. An unfused kernel also
-  writes and reads back the gathered ``(E, dim_in1)`` features and the
-  ``(E, dim_out)`` messages (:func:`unfused_extra_bytes`).
+  once each, and the two ``int64`` index arrays. An unfused kernel moves
+  ``2 · E · (dim_in1 + dim_out)`` elements more (it writes and reads back the
+  gathered features and the messages); the count stays the fused minimum for
+  every kernel, so the roofline shows what that traffic costs.
 """
 
 from __future__ import annotations
@@ -93,9 +94,3 @@ def conv_bytes(problem: Problem, dims: tuple[int, int, int, int], element_size: 
     d1, d2, nw, do = dims
     n, e = num_nodes(problem), problem.batch
     return float(element_size * (n * (d1 + do) + e * (d2 + nw)) + 2 * INDEX_BYTES * e)
-
-
-def unfused_extra_bytes(problem: Problem, dims: tuple[int, int, int, int], element_size: int) -> float:
-    """What an unfused kernel moves on top: the gathered features and the messages, written and read."""
-    d1, _, _, do = dims
-    return float(2 * element_size * problem.batch * (d1 + do))

@@ -118,3 +118,20 @@ def test_work_counts_gather_tp_and_scatter():
     assert kernel.bytes(p) == 4 * (8 * (d1 + do) + 224 * (d2 + nw)) + 16 * 224
     assert conv_bytes(p, (d1, d2, nw, do), 4) < 4 * 224 * (d1 + d2 + nw + do)  # nodes are read once, not per edge
     assert math.isclose(native.rows[0], 8) and native.rows[1:] == (224, 224, 8)
+
+
+def test_a_conv_case_runs_end_to_end_and_records_its_graph(tmp_path):
+    from tpbench.runner import Case, Runner
+    from tpbench.store import RunStore
+
+    p = tiny(dtype="float32")
+    kernel = next(k for k in conv_kernels.KERNELS if k.name == "conv-e3nn")
+    store = RunStore.create(tmp_path / "run", {})
+    Runner(store, {"budget_s": 0.05, "warmup_s": 0.0}).run(
+        [Case(p, kernel, "fwd", "eager", "cpu"), Case(p, kernel, "fwd+bwd+bwd", "eager", "cpu")], progress=False)
+    records = store.records()
+    assert [r["status"] for r in records] == ["ok", "ok"], [r.get("reason") for r in records]
+    r = records[1]
+    assert r["problem"]["graph"]["hash"] == graph_of(p).hash and r["batch"] == 224
+    assert r["deterministic"] is False and r["scatter"] == "scatter_add_"
+    assert r["flops"] > 0 and r["bytes"] > 0 and r["errors"]["fwd+bwd+bwd"] < 3e-4

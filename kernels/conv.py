@@ -7,8 +7,9 @@ with the graph (senders, receivers, node count) baked in at build time.
 name                               how
 =================================  ===============================================================
 ``conv-unfused.TP``                 ``x[senders]`` (``index_select``) → tpbench kernel ``TP`` on the
-                                   E edges → ``index_add_`` into receivers; one per TP kernel that
-                                   computes the per-edge problem, so each shows its conv cost
+                                   E edges → ``index_add_`` into receivers; one per TP kernel (CG,
+                                   cg-sparse, cuEquivariance, Gaunt, vector Gaunt, matrix), so each
+                                   shows its conv cost; judged by its own operation's oracle per edge
 ``conv-segment.TP``                 as unfused, summed by ``torch.segment_reduce`` over
                                    receiver-sorted edges (deterministic; no double backward)
 ``conv-e3nn``                      MACE / NequIP: ``o3.TensorProduct`` (uvu, external per-edge
@@ -34,10 +35,12 @@ import importlib.util
 import torch
 
 from tpbench.conv import conv_bytes, conv_flops, edge_problem, graph_tensors, num_nodes
+from tpbench.conv_reference import register_conv_of
 from tpbench.kernel import Kernel, Native, torch_dtype
 from tpbench.paths import tp_paths
 from tpbench.problem import Problem
-from tpbench_kernels import cg_sparse, cueq, e3nn_ops, reference_cg, torch_cg
+from tpbench_kernels import (cg_sparse, cueq, e3nn_ops, gaunt_fft, gaunt_grid, matrix_tp, reference_cg, torch_cg,
+                             vector_gaunt)
 from tpbench_kernels.torch_cg import cg_flops
 
 
@@ -100,6 +103,8 @@ class ConvUnfused(_Conv):
 
     def __init__(self, tp: Kernel, segment: bool = False):
         self.tp, self.segment = tp, segment
+        self.operation = register_conv_of(tp.operation)  # judged by the per-edge operation's own oracle
+        self.exactly_equivariant = tp.exactly_equivariant
         self.deterministic = segment
         self.scatter = "segment_reduce (sorted receivers)" if segment else "index_add_"
         if segment:
@@ -276,10 +281,13 @@ class ConvOEQ(_Conv):
 
 
 def _per_edge_kernels() -> list[Kernel]:
-    """The CG kernels that may compute a per-edge channelwise TP (each says for itself in ``supports``)."""
-    found = [*cg_sparse.KERNELS, *torch_cg.KERNELS, *reference_cg.KERNELS, e3nn_ops.E3nnChannelwise()]
-    found += [k for k in cueq.KERNELS if isinstance(k, cueq.CueChannelwise)]
-    return [k for k in found if k.operation == "cg"]
+    """The TP kernels that may compute a per-edge product (each says for itself in ``supports``):
+    channelwise CG ones for ``conv``/``conv-model``, full-TP ones (CG, Gaunt, matrix) for ``conv-mimo``."""
+    found = [*cg_sparse.KERNELS, *torch_cg.KERNELS, *reference_cg.KERNELS, e3nn_ops.E3nnChannelwise(),
+             e3nn_ops.E3nnFull()]
+    found += [k for k in cueq.KERNELS if isinstance(k, (cueq.CueChannelwise, cueq.CueFull))]
+    found += [*gaunt_fft.KERNELS, *gaunt_grid.KERNELS, *vector_gaunt.KERNELS, *matrix_tp.KERNELS]
+    return found
 
 
 KERNELS = [

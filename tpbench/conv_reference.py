@@ -1,8 +1,12 @@
 """Float64 reference of the convolution, written from its definition (:mod:`tpbench.conv`).
 
 ``out_i = sum_{e : receivers[e] = i} T(x_{senders[e]}, y_e, w_e)`` with ``T``
-the clear per-path CG reference (:class:`tpbench.references.ReferenceCG`) on
-the kernel's native output irreps. Registered for operation ``conv``.
+the float64 reference of the per-edge operation on the kernel's native output
+irreps: the clear per-path CG reference (:class:`tpbench.references.ReferenceCG`)
+for operation ``conv``, the Gaunt, vector-Gaunt or matrix reference for
+``conv-gaunt``, ``conv-vector-gaunt``, ``conv-matrix``
+(:func:`register_conv_of`: a kernel whose per-edge product is another
+operation is judged by that operation's oracle, composed here).
 
 :meth:`ReferenceConv.restricted` keeps only the edges into some receivers:
 the gate compares a kernel on the whole graph with the reference on those
@@ -12,19 +16,20 @@ cotangent that is zero on every other row, every gradient too.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from tpbench.conv import edge_problem, graph_tensors
 from tpbench.kernel import Native
-from tpbench.paths import reorder_output, tp_paths
 from tpbench.problem import Problem
-from tpbench.references import ReferenceCG, register_reference
+from tpbench.references import reference_for, register_reference
 
 
 class ReferenceConv(torch.nn.Module):
     """``module(x (N, d1), y (E', d2), w (E', numel)) -> (N, d_out)`` over the edges it holds."""
 
-    def __init__(self, tp: ReferenceCG, senders: torch.Tensor, receivers: torch.Tensor, num_nodes: int,
+    def __init__(self, tp: torch.nn.Module, senders: torch.Tensor, receivers: torch.Tensor, num_nodes: int,
                  edges: torch.Tensor | None = None):
         super().__init__()
         self.tp = tp
@@ -33,9 +38,8 @@ class ReferenceConv(torch.nn.Module):
         self.register_buffer("receivers", receivers)
         self.edges = edges  # indices into the full edge list; None: all of them
         n_edges = len(senders)
-        native = tp.native
-        self.native = Native(native.irreps_in1, native.irreps_out, native.irreps_in2, native.weights,
-                             native.weight_numel, native.path_labels, rows=(num_nodes, n_edges, n_edges, num_nodes))
+        rows = (num_nodes, n_edges) + ((n_edges,) if tp.native.weights != "none" else ()) + (num_nodes,)
+        self.native = dataclasses.replace(tp.native, rows=rows)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
         messages = self.tp(x[self.senders], y, w) if w is not None else self.tp(x[self.senders], y)
@@ -48,10 +52,23 @@ class ReferenceConv(torch.nn.Module):
         return ReferenceConv(self.tp, self.senders[keep], self.receivers[keep], self.num_nodes, keep)
 
 
-@register_reference("conv")
-def _conv(problem: Problem, native: Native | None = None) -> torch.nn.Module:
-    paths = tp_paths(edge_problem(problem))
-    if native is not None:
-        paths = reorder_output(paths, native.irreps_out)
-    senders, receivers, n = graph_tensors(problem, "cpu")
-    return ReferenceConv(ReferenceCG(paths, problem.weights), senders, receivers, n)
+def conv_operation(per_edge: str) -> str:
+    """The operation name of a convolution whose per-edge product is ``per_edge``."""
+    return "conv" if per_edge == "cg" else f"conv-{per_edge}"
+
+
+def register_conv_of(per_edge: str) -> str:
+    """Register the reference of the convolution of ``per_edge``'s oracle; return its operation name."""
+    operation = conv_operation(per_edge)
+
+    @register_reference(operation)
+    def _build(problem: Problem, native: Native | None = None) -> torch.nn.Module:
+        edge_native = None if native is None else dataclasses.replace(native, rows=())
+        tp = reference_for(per_edge, edge_problem(problem), edge_native)
+        senders, receivers, n = graph_tensors(problem, "cpu")
+        return ReferenceConv(tp, senders, receivers, n)
+
+    return operation
+
+
+register_conv_of("cg")

@@ -20,6 +20,7 @@ family                 problem
 ``custom``             any irreps spelled out (:func:`custom`)
 ``conv``               ``channelwise(mul, L_hidden, L_sh)`` per edge of a radius graph, summed into nodes
 ``conv-model``         ``model(name)`` (channelwise ones) per edge of a radius graph (:mod:`tpbench.conv`)
+``conv-mimo``          ``mimo(L)`` (full TP, no weights) per edge: CG, Gaunt and matrix kernels side by side
 ``sh``                 spherical harmonics ``s2(L)`` of ``batch`` edge vectors
 =====================  ==============================================================
 
@@ -186,6 +187,15 @@ def conv_model(name: str, structure: str, atoms: int, cutoff: float = 5.0, order
     return conv_problem(tp, structure, atoms, cutoff, order, "conv-model", tp.params)
 
 
+def conv_mimo(structure: str, atoms: int, L: int, cutoff: float = 5.0, order: str = "receiver",
+              dtype: str = "float32") -> Problem:
+    """``mimo(L)`` per edge (full TP, no weights) on a radius graph: every CG, Gaunt and matrix kernel runs it."""
+    from tpbench.conv import conv_problem
+
+    tp = mimo(L, batch=1, dtype=dtype)
+    return conv_problem(tp, structure, atoms, cutoff, order, "conv-mimo", tp.params)
+
+
 def sh(L: int, batch: int = 100_000, dtype: str = "float32") -> Problem:
     """Spherical harmonics ``Y_0..Y_L`` of ``batch`` edge vectors (:mod:`tpbench.sh`)."""
     L = _check_L(L)
@@ -206,6 +216,7 @@ FAMILIES: dict[str, Callable[..., Problem]] = {
     "custom": custom,
     "conv": conv,
     "conv-model": conv_model,
+    "conv-mimo": conv_mimo,
     "sh": sh,
 }
 

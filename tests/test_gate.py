@@ -103,3 +103,23 @@ def test_all_parity_combinations_pass_the_gate(name):
     assert kernel.supports(problem, "cpu") is None
     gate = run_gate(kernel, problem, build_module(kernel, problem, "cpu"), "cpu", ["fwd", "fwd+bwd"])
     assert not gate.failures and not gate.crashed, gate.failures
+
+
+class NaNCG(TorchCGKernel):
+    name = "nan-cg"
+
+    def build(self, problem, device, dtype):
+        inner = super().build(problem, device, dtype)
+
+        class NaNs(torch.nn.Module):
+            def forward(self, *args):
+                return inner(*args) * float("nan")
+
+        return NaNs()
+
+
+def test_a_nan_output_fails_the_gate():
+    # max() over blocks would swallow a NaN error; block_error returns inf for a non-finite output instead.
+    problem = shapes.mimo(2, batch=40)
+    gate = run_gate(NaNCG(), problem, build_module(NaNCG(), problem, "cpu"), "cpu", PASSES)
+    assert set(gate.failures) == set(PASSES) and gate.errors["fwd"] == float("inf")

@@ -24,13 +24,15 @@ def input_irreps(native: Native) -> list[o3.Irreps | None]:
 
 
 def make_inputs(native: Native, batch: int, generator: torch.Generator) -> list[torch.Tensor]:
-    """Float64 ``mul_ir`` inputs: features, then the weights (if any)."""
-    tensors = [torch.randn(batch, irreps.dim, generator=generator, dtype=torch.float64)
-               for irreps in native.input_irreps]
+    """Float64 ``mul_ir`` inputs: features, then the weights (if any); ``native.rows`` overrides ``batch``."""
+    rows = list(native.rows) or [batch] * (len(native.input_irreps) + 1)
+    tensors = [torch.randn(n, irreps.dim, generator=generator, dtype=torch.float64)
+               for n, irreps in zip(rows, native.input_irreps)]
     if native.weights == "shared":
         tensors.append(torch.randn(native.weight_numel, generator=generator, dtype=torch.float64))
     elif native.weights == "per-sample":
-        tensors.append(torch.randn(batch, native.weight_numel, generator=generator, dtype=torch.float64))
+        tensors.append(torch.randn(rows[len(tensors)], native.weight_numel, generator=generator,
+                                   dtype=torch.float64))
     return tensors
 
 

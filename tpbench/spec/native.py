@@ -16,7 +16,10 @@ class Native:
     ``weight_numel`` counts the weights passed as the last input (shared or
     per-sample, as ``weights`` says); ``path_labels`` names the
     ``(l1, l2 -> l3)`` couplings the kernel computes, in output-block order
-    where it has one block per path.
+    where it has one block per path. ``rows``, when set, is the leading size
+    of each input in order (weights last) and then of the output, for
+    operations whose inputs differ in length (``conv``: nodes, edges, edges →
+    nodes); empty means every input has ``batch`` rows.
     """
 
     irreps_in1: o3.Irreps
@@ -25,6 +28,7 @@ class Native:
     weights: str = "none"
     weight_numel: int = 0
     path_labels: tuple[str, ...] = ()
+    rows: tuple[int, ...] = ()
 
     @property
     def input_irreps(self) -> list[o3.Irreps]:

@@ -28,6 +28,14 @@ Operations
 ``gate``
     e3nn ``nn.Gate``: ``irreps_in1`` holds scalars, gates and gated irreps;
     no weights.
+``conv``
+    The message-passing convolution on an atomic graph (:mod:`tpbench.spec.conv`):
+    ``out_i = sum_{j -> i} T(x_j, y_ij, w_ij)`` with ``T`` the ``tp`` above
+    (same irreps, connection and weights, per edge). ``batch`` counts edges;
+    :attr:`Problem.graph` names the graph and enters the canonical form.
+``sh``
+    Spherical harmonics of edge vectors: ``(batch, 3) -> (batch, irreps_out.dim)``
+    (:mod:`tpbench.oracle.references.sh`); ``irreps_in1`` is ``1x1o``, no weights.
 
 Weights are always passed to a kernel as an input tensor — shape
 ``(weight_numel,)`` when ``weights == "shared"`` and ``(batch, weight_numel)``
@@ -48,7 +56,7 @@ from e3nn import o3
 from tpbench.spec.errors import UserError
 from tpbench.spec.precision import DTYPES
 
-OPERATIONS = ("tp", "linear", "gate")
+OPERATIONS = ("tp", "linear", "gate", "conv", "sh")
 CONNECTIONS = ("full", "channelwise", "fully_connected")
 WEIGHT_MODES = ("none", "shared", "per-sample")
 
@@ -77,6 +85,7 @@ class Problem:
     dtype: str = "float32"
     family: str = "custom"
     params: tuple[tuple[str, Any], ...] = ()
+    graph: tuple[tuple[str, Any], ...] = ()  # conv only: the graph's parameters, size and hash
 
     def __post_init__(self) -> None:
         if self.op not in OPERATIONS:
@@ -89,8 +98,10 @@ class Problem:
             raise UserError(f"unknown dtype {self.dtype!r}; expected one of {', '.join(DTYPES)}")
         if int(self.batch) < 1:
             raise UserError(f"batch must be positive, got {self.batch}")
-        if self.op == "tp" and self.irreps_in2 is None:
-            raise UserError("a tensor product needs irreps_in2")
+        if self.op in ("tp", "conv") and self.irreps_in2 is None:
+            raise UserError(f"a {'tensor product' if self.op == 'tp' else 'convolution'} needs irreps_in2")
+        if (self.op == "conv") != bool(self.graph):
+            raise UserError("a convolution needs a graph, and only a convolution has one")
         # Canonicalise the irreps text so equal problems hash equally.
         for field in ("irreps_in1", "irreps_in2", "irreps_out"):
             value = getattr(self, field)
@@ -98,6 +109,7 @@ class Problem:
                 object.__setattr__(self, field, str(parse_irreps(value, field)))
         object.__setattr__(self, "batch", int(self.batch))
         object.__setattr__(self, "params", tuple(sorted(dict(self.params).items())))
+        object.__setattr__(self, "graph", tuple(sorted(dict(self.graph).items())))
 
     # -- parsed views -------------------------------------------------------
     @cached_property
@@ -119,7 +131,7 @@ class Problem:
     # -- identity -----------------------------------------------------------
     def canonical(self) -> dict[str, Any]:
         """Everything that defines the math and the size, as plain JSON data."""
-        return {
+        data = {
             "op": self.op,
             "irreps_in1": self.irreps_in1,
             "irreps_in2": self.irreps_in2,
@@ -129,6 +141,9 @@ class Problem:
             "batch": self.batch,
             "dtype": self.dtype,
         }
+        if self.graph:  # only conv problems: every other id stays what it was
+            data["graph"] = dict(self.graph)
+        return data
 
     @property
     def id(self) -> str:
@@ -151,6 +166,7 @@ class Problem:
         fields = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in fields}
         kwargs["params"] = tuple(dict(kwargs.get("params") or {}).items())
+        kwargs["graph"] = tuple(dict(kwargs.get("graph") or {}).items())
         return cls(**kwargs)
 
     def replace(self, **changes: Any) -> "Problem":

@@ -18,6 +18,10 @@ family                 problem
 ``gate``               ``mul x 0e`` scalars + ``L·mul x 0e`` gates + ``mul x (1o..L)``
 ``model(name)``        a published layer shape (:data:`MODEL_SHAPES`)
 ``custom``             any irreps spelled out (:func:`custom`)
+``conv``               ``channelwise(mul, L_hidden, L_sh)`` per edge of a radius graph, summed into nodes
+``conv-model``         ``model(name)`` (channelwise ones) per edge of a radius graph (:mod:`tpbench.spec.conv`)
+``conv-mimo``          ``mimo(L)`` (full TP, no weights) per edge: CG, Gaunt and matrix kernels side by side
+``sh``                 spherical harmonics ``s2(L)`` of ``batch`` edge vectors
 =====================  ==============================================================
 
 The published model layers (OpenEquivariance's lists) are :data:`MODEL_SHAPES`.
@@ -163,6 +167,41 @@ def custom(irreps_in1: str, irreps_out: str, irreps_in2: str | None = None, op: 
                    dtype=dtype, family="custom", params=params)
 
 
+def conv(structure: str, atoms: int, mul: int, L_hidden: int, L_sh: int, cutoff: float = 5.0,
+         order: str = "receiver", dtype: str = "float32") -> Problem:
+    """The channelwise message TP on every edge of ``structure``'s radius graph (``batch`` = edges)."""
+    from tpbench.spec.conv import conv_problem
+
+    tp = channelwise(mul, L_hidden, L_sh, batch=1, dtype=dtype)
+    return conv_problem(tp, structure, atoms, cutoff, order, "conv", tp.params)
+
+
+def conv_model(name: str, structure: str, atoms: int, cutoff: float = 5.0, order: str = "receiver",
+               dtype: str = "float32") -> Problem:
+    """A published channelwise layer (:data:`MODEL_SHAPES`) as a convolution on a radius graph."""
+    from tpbench.spec.conv import conv_problem
+
+    tp = model(name, batch=1, dtype=dtype)
+    if tp.connection != "channelwise":
+        raise UserError(f"model shape {name!r} is {tp.connection}, not a message-passing (channelwise) layer")
+    return conv_problem(tp, structure, atoms, cutoff, order, "conv-model", tp.params)
+
+
+def conv_mimo(structure: str, atoms: int, L: int, cutoff: float = 5.0, order: str = "receiver",
+              dtype: str = "float32") -> Problem:
+    """``mimo(L)`` per edge (full TP, no weights) on a radius graph: every CG, Gaunt and matrix kernel runs it."""
+    from tpbench.spec.conv import conv_problem
+
+    tp = mimo(L, batch=1, dtype=dtype)
+    return conv_problem(tp, structure, atoms, cutoff, order, "conv-mimo", tp.params)
+
+
+def sh(L: int, batch: int = 100_000, dtype: str = "float32") -> Problem:
+    """Spherical harmonics ``Y_0..Y_L`` of ``batch`` edge vectors (:mod:`tpbench.oracle.references.sh`)."""
+    L = _check_L(L)
+    return Problem("sh", "1x1o", s2(L), batch=batch, dtype=dtype, family="sh", params=(("L", L),))
+
+
 FAMILIES: dict[str, Callable[..., Problem]] = {
     "siso": siso,
     "simo": simo,
@@ -175,6 +214,10 @@ FAMILIES: dict[str, Callable[..., Problem]] = {
     "gate": gate,
     "model": model,
     "custom": custom,
+    "conv": conv,
+    "conv-model": conv_model,
+    "conv-mimo": conv_mimo,
+    "sh": sh,
 }
 
 

@@ -18,18 +18,23 @@ operation           reference
 ``vector-gaunt``    :mod:`.gaunt` — Gaunt plus the cross product of surface gradients
 ``matrix``          :mod:`.matrix` — the matrix TP (couple by a matrix product)
 ``grid-mlp(q=Q)``   :mod:`.grid_mlp` — pointwise MLP on a Gauss–Legendre grid
+``conv``            :mod:`.conv` — the CG product per edge of a graph, summed into receivers
+``conv-gaunt`` …    :mod:`.conv` — the same with the Gaunt (vector-Gaunt, matrix) product per edge
+``sh``              :mod:`.sh` — edge spherical harmonics, orthonormal (``integral``)
+``sh-component``    :mod:`.sh` — the same in e3nn's ``component`` normalisation (``norm``: ``sh-norm``)
 ==================  ==========================================================
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from typing import Callable
 
 import torch
 
-from tpbench.oracle.references import cg, gaunt, grid_mlp, layers, matrix
+from tpbench.oracle.references import cg, conv, gaunt, grid_mlp, layers, matrix, sh
 from tpbench.spec.errors import UserError
 from tpbench.spec.native import Native
 from tpbench.spec.problem import Problem
@@ -42,6 +47,13 @@ REFERENCES: dict[str, Callable[..., torch.nn.Module]] = {
     "vector-gaunt": gaunt.vector_gaunt,
     "matrix": matrix.matrix,
     "grid-mlp": grid_mlp.grid_mlp,
+    "conv": conv.conv,
+    "conv-gaunt": functools.partial(conv.conv, per_edge="gaunt"),
+    "conv-vector-gaunt": functools.partial(conv.conv, per_edge="vector-gaunt"),
+    "conv-matrix": functools.partial(conv.conv, per_edge="matrix"),
+    "sh": sh.sh,
+    "sh-component": functools.partial(sh.sh, normalization="component"),
+    "sh-norm": functools.partial(sh.sh, normalization="norm"),
 }
 
 _NAME = re.compile(r"^([\w-]+)(?:\((.*)\))?$")

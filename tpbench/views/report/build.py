@@ -8,6 +8,7 @@ from typing import Any, Iterable
 
 from tpbench.spec.errors import UserError
 from tpbench.views.report import figures, tables
+from tpbench.views.report.conv import conv_vs_edges
 from tpbench.views.report.data import Runs, load
 from tpbench.views.report.html import render
 from tpbench.views.report.pareto import pareto
@@ -86,6 +87,7 @@ def figures_context(runs: Runs, baseline: str | None) -> dict[str, Any]:
     return {
         "fig_L": figures.runtime_vs(ok, "param_L", "L (max degree)", palette),
         "fig_batch": figures.runtime_vs(ok, "batch", "batch size", palette, logx=True),
+        "fig_edges": conv_vs_edges(ok, palette),
         "fig_mul": figures.runtime_vs(ok, "param_mul", "channels (multiplicity)", palette, logx=True),
         "fig_speedup": speedup,
         "fig_memory": figures.memory_vs(ok, "param_L", "L (max degree)", palette),

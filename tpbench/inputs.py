@@ -26,14 +26,27 @@ from tpbench.layout import convert
 
 
 def input_irreps(native: Native) -> list[o3.Irreps | None]:
-    """Irreps of each positional input; ``None`` for the weight tensor."""
-    return list(native.input_irreps) + ([None] if native.weights != "none" else [])
+    """Irreps of each positional input; ``None`` for the index and the weight tensor."""
+    return list(native.input_irreps) + ([None] if native.index_range else []) \
+        + ([None] if native.weights != "none" else [])
+
+
+def _is_index(native: Native, position: int) -> bool:
+    return bool(native.index_range) and position == len(native.input_irreps)
+
+
+def make_index(native: Native, batch: int, generator: torch.Generator) -> torch.Tensor:
+    """``(batch,)`` int64 indices, uniform in ``[0, index_range)``, sorted when the problem says so."""
+    index = torch.randint(0, native.index_range, (batch,), generator=generator)
+    return index.sort().values if native.index_sorted else index
 
 
 def make_inputs(native: Native, batch: int, generator: torch.Generator) -> list[torch.Tensor]:
     """Float64 ``mul_ir`` inputs: features, then the weights (if any)."""
     tensors = [torch.randn(batch, irreps.dim, generator=generator, dtype=torch.float64)
                for irreps in native.input_irreps]
+    if native.index_range:
+        tensors.append(make_index(native, batch, generator))
     if native.weights == "shared":
         tensors.append(torch.randn(native.weight_numel, generator=generator, dtype=torch.float64))
     elif native.weights == "per-sample":
@@ -45,11 +58,14 @@ def for_kernel(tensors: Sequence[torch.Tensor], native: Native, kernel: Kernel, 
                device: str | torch.device, perm: torch.Tensor | None = None) -> list[torch.Tensor]:
     """Cast canonical inputs to what ``kernel`` consumes (layout, weight order, dtype, device)."""
     out = []
-    for t, irreps in zip(tensors, input_irreps(native)):
+    for i, (t, irreps) in enumerate(zip(tensors, input_irreps(native))):
+        if _is_index(native, i):  # integers stay integers (a float here is an unused second-order vector)
+            out.append(t.to(device=device).contiguous())
+            continue
         if irreps is not None:
             t = convert(t, irreps, "mul_ir", kernel.layout)
         elif perm is not None:
-            t = t[..., perm]
+            t = t[..., perm] if isinstance(perm, torch.Tensor) else perm.forward(t)
         out.append(t.to(device=device, dtype=dtype).contiguous())
     return out
 
@@ -65,6 +81,8 @@ def from_kernel(tensors: Sequence[torch.Tensor | None], native: Native, kernel: 
         t = t.double().cpu()
         if irreps is not None:
             t = convert(t, irreps, kernel.layout, "mul_ir")
+        elif perm is not None and not isinstance(perm, torch.Tensor):
+            t = perm.adjoint(t)
         elif perm is not None:
             t = torch.zeros_like(ref).index_copy_(-1, perm, t)
         out.append(t)
@@ -84,20 +102,29 @@ def pass_function(module: torch.nn.Module, pass_: str, inputs: list[torch.Tensor
             with torch.no_grad():
                 return [module(*inputs)]
         return run
-    leaves = [t.detach().requires_grad_(True) for t in inputs]
+    # Integer inputs (indices) are no leaves: their gradient is reported as None.
+    leaves = [t.detach().requires_grad_(True) if t.is_floating_point() else t for t in inputs]
+    wrt = [t for t in leaves if t.requires_grad]
+
+    def expand(grads):
+        it = iter(grads)
+        return [next(it) if t.requires_grad else None for t in leaves]
+
     if cotangent is None:
         with torch.no_grad():
             cotangent = torch.randn_like(module(*leaves))
     if pass_ == "fwd+bwd":
         def run():
-            return list(torch.autograd.grad(module(*leaves), leaves, cotangent))
+            return expand(torch.autograd.grad(module(*leaves), wrt, cotangent))
         return run
     if pass_ == "fwd+bwd+bwd":
-        vs = list(second) if second is not None else [torch.randn_like(t) for t in leaves]
+        vs = list(second) if second is not None else [torch.randn_like(t) for t in wrt]
+        if len(vs) == len(leaves):
+            vs = [v for v, t in zip(vs, leaves) if t.requires_grad]
 
         def run():
-            grads = torch.autograd.grad(module(*leaves), leaves, cotangent, create_graph=True)
+            grads = torch.autograd.grad(module(*leaves), wrt, cotangent, create_graph=True)
             s = sum((g * v).sum() for g, v in zip(grads, vs))
-            return list(torch.autograd.grad(s, leaves, allow_unused=True))
+            return expand(torch.autograd.grad(s, wrt, allow_unused=True))
         return run
     raise ValueError(f"unknown pass {pass_!r}")

@@ -51,6 +51,11 @@ class Native:
     per-sample, as ``weights`` says); ``path_labels`` names the
     ``(l1, l2 -> l3)`` couplings the kernel computes, in output-block order
     where it has one block per path.
+
+    ``index_range > 0`` adds one integer input after the features and before
+    the weights: ``(batch,)`` indices in ``[0, index_range)`` (a node's
+    species), sorted when ``index_sorted``. It is invariant under rotations
+    and never gets a gradient.
     """
 
     irreps_in1: o3.Irreps
@@ -59,6 +64,8 @@ class Native:
     weights: str = "none"
     weight_numel: int = 0
     path_labels: tuple[str, ...] = ()
+    index_range: int = 0
+    index_sorted: bool = False
 
     @property
     def input_irreps(self) -> list[o3.Irreps]:
@@ -117,6 +124,10 @@ class Kernel:
 
     def weight_permutation(self, problem: Problem) -> torch.Tensor | None:
         """Index ``perm`` with ``kernel_weights = canonical_weights[..., perm]``; ``None`` if in e3nn's order.
+
+        It may instead be a linear map: an object with ``forward(w)`` (canonical →
+        kernel weights) and ``adjoint(g)`` (kernel-weight gradients → canonical
+        ones), for a kernel whose weights live in another basis.
 
         The harness applies it outside the timed region (and maps weight
         gradients back for the gate), as it does for layouts.

@@ -28,6 +28,15 @@ Operations
 ``gate``
     e3nn ``nn.Gate``: ``irreps_in1`` holds scalars, gates and gated irreps;
     no weights.
+``symmetric_contraction``
+    MACE's product basis (:mod:`tpbench.reference_symmetric`): per node, the
+    symmetric powers ``A^{⊗ν}`` (``ν = 1..correlation``) of ``irreps_in1``
+    contracted to ``irreps_out`` with weights chosen by the node's species;
+    params ``correlation``, ``num_elements``, ``sorted`` (species order).
+``so2_conv``
+    The SO(2) convolution of eSCN (:mod:`tpbench.reference_so2`): per edge,
+    sender features ``irreps_in1`` and the edge vector (``irreps_in2 = 1x1o``)
+    → ``irreps_out``, per-edge weights per ``|m| <= m_max``; param ``m_max``.
 
 Weights are always passed to a kernel as an input tensor — shape
 ``(weight_numel,)`` when ``weights == "shared"`` and ``(batch, weight_numel)``
@@ -47,7 +56,12 @@ from e3nn import o3
 
 from tpbench.errors import UserError
 
-OPERATIONS = ("tp", "linear", "gate")
+OPERATIONS = ("tp", "linear", "gate", "symmetric_contraction", "so2_conv")
+# Parameters that change the math of an operation beyond its irreps; part of its id.
+CANONICAL_PARAMS: dict[str, tuple[str, ...]] = {
+    "symmetric_contraction": ("correlation", "num_elements", "sorted"),
+    "so2_conv": ("m_max",),
+}
 CONNECTIONS = ("full", "channelwise", "fully_connected")
 WEIGHT_MODES = ("none", "shared", "per-sample")
 DTYPES = ("float64", "float32", "tf32", "bfloat16", "float16")
@@ -91,6 +105,9 @@ class Problem:
             raise UserError(f"batch must be positive, got {self.batch}")
         if self.op == "tp" and self.irreps_in2 is None:
             raise UserError("a tensor product needs irreps_in2")
+        missing = [k for k in CANONICAL_PARAMS.get(self.op, ()) if k not in dict(self.params)]
+        if missing:
+            raise UserError(f"operation {self.op!r} needs the parameters {', '.join(missing)}")
         # Canonicalise the irreps text so equal problems hash equally.
         for field in ("irreps_in1", "irreps_in2", "irreps_out"):
             value = getattr(self, field)
@@ -128,7 +145,8 @@ class Problem:
             "weights": self.weights,
             "batch": self.batch,
             "dtype": self.dtype,
-        }
+        } | ({"params": {k: dict(self.params)[k] for k in CANONICAL_PARAMS[self.op]}}
+             if self.op in CANONICAL_PARAMS else {})
 
     @property
     def id(self) -> str:

@@ -206,3 +206,7 @@ class ReferenceGate(torch.nn.Module):
 @register_reference("gate")
 def _gate(problem: Problem, native: Native | None = None) -> torch.nn.Module:
     return ReferenceGate(problem)
+
+
+# Operations with their own oracle modules register themselves on import.
+from tpbench import reference_so2  # noqa: E402,F401

@@ -17,6 +17,9 @@ family                 problem
 ``linear``             ``mul x s2(L) -> mul x s2(L)``, shared weights
 ``gate``               ``mul x 0e`` scalars + ``L·mul x 0e`` gates + ``mul x (1o..L)``
 ``model(name)``        a published layer shape (:data:`MODEL_SHAPES`)
+``so2_conv``           per edge ``mul x s2(L)`` and the edge vector ``1o`` -> ``mul x s2(L)``, ``|m| <= m_max``
+``symmetric_contraction``  ``mul x s2(L_in)`` -> ``mul x s2(L_out)``, correlation ``ν``, per-species weights
+``symmetric_contraction_model(name)``  MACE-MP small / medium / large product basis
 ``custom``             any irreps spelled out (:func:`custom`)
 =====================  ==============================================================
 
@@ -147,6 +150,16 @@ def model(name: str, batch: int = 10_000, dtype: str = "float32") -> Problem:
                    dtype=dtype, family="model", params=(("name", name),))
 
 
+def so2_conv(mul: int, L: int, m_max: int | None = None, batch: int = 10_000, dtype: str = "float32") -> Problem:
+    """eSCN's SO(2) convolution on ``batch`` independent edges; ``m_max`` defaults to ``L`` (no truncation)."""
+    mul, L = _check_L(mul, "mul", 1), _check_L(L)
+    m_max = L if m_max is None else _check_L(m_max, "m_max")
+    if m_max > L:
+        raise UserError(f"m_max must be <= L, got m_max={m_max} > L={L}")
+    return Problem("so2_conv", s2(L, mul), s2(L, mul), "1x1o", weights="per-sample", batch=batch, dtype=dtype,
+                   family="so2_conv", params=(("mul", mul), ("L", L), ("m_max", m_max)))
+
+
 DEFAULT_WEIGHTS = {("tp", "full"): "none", ("tp", "channelwise"): "per-sample",
                    ("tp", "fully_connected"): "shared", ("linear", "full"): "shared", ("gate", "full"): "none"}
 
@@ -175,6 +188,7 @@ FAMILIES: dict[str, Callable[..., Problem]] = {
     "gate": gate,
     "model": model,
     "custom": custom,
+    "so2_conv": so2_conv,
 }
 
 

@@ -210,3 +210,4 @@ def _gate(problem: Problem, native: Native | None = None) -> torch.nn.Module:
 
 # Operations with their own oracle modules register themselves on import.
 from tpbench import reference_so2  # noqa: E402,F401
+from tpbench import reference_symmetric  # noqa: E402,F401

@@ -160,6 +160,34 @@ def so2_conv(mul: int, L: int, m_max: int | None = None, batch: int = 10_000, dt
                    family="so2_conv", params=(("mul", mul), ("L", L), ("m_max", m_max)))
 
 
+def symmetric_contraction(mul: int, L_in: int, L_out: int, correlation: int = 3, num_elements: int = 10,
+                          sorted: bool = False, batch: int = 1000, dtype: str = "float32") -> Problem:
+    """MACE's product basis on ``batch`` nodes: ``mul x s2(L_in)`` -> ``mul x s2(L_out)``, random species."""
+    mul, L_in, L_out = _check_L(mul, "mul", 1), _check_L(L_in, "L_in"), _check_L(L_out, "L_out")
+    correlation, num_elements = _check_L(correlation, "correlation", 1), _check_L(num_elements, "num_elements", 1)
+    if correlation > 4:
+        raise UserError(f"correlation must be <= 4, got {correlation}")
+    if not isinstance(sorted, bool):
+        raise UserError(f"sorted must be true or false, got {sorted!r}")
+    return Problem("symmetric_contraction", s2(L_in, mul), s2(L_out, mul), weights="shared", batch=batch,
+                   dtype=dtype, family="symmetric_contraction",
+                   params=(("mul", mul), ("L_in", L_in), ("L_out", L_out), ("correlation", correlation),
+                           ("num_elements", num_elements), ("sorted", sorted)))
+
+
+# MACE-MP foundation models (Batatia et al. 2023): 128 channels, A to l = 3, correlation 3, 89 elements;
+# the hidden irreps (the contraction's output) grow with the size.
+SC_MODELS: dict[str, int] = {"mace-mp-small": 0, "mace-mp-medium": 1, "mace-mp-large": 2}
+
+
+def symmetric_contraction_model(name: str, sorted: bool = False, batch: int = 1000,
+                                dtype: str = "float32") -> Problem:
+    if name not in SC_MODELS:
+        raise UserError(f"unknown symmetric contraction model {name!r}; known: {', '.join(SC_MODELS)}")
+    p = symmetric_contraction(128, 3, SC_MODELS[name], 3, 89, sorted, batch, dtype)
+    return p.replace(family="symmetric_contraction_model", params=p.params + (("name", name),))
+
+
 DEFAULT_WEIGHTS = {("tp", "full"): "none", ("tp", "channelwise"): "per-sample",
                    ("tp", "fully_connected"): "shared", ("linear", "full"): "shared", ("gate", "full"): "none"}
 
@@ -189,6 +217,8 @@ FAMILIES: dict[str, Callable[..., Problem]] = {
     "model": model,
     "custom": custom,
     "so2_conv": so2_conv,
+    "symmetric_contraction": symmetric_contraction,
+    "symmetric_contraction_model": symmetric_contraction_model,
 }
 
 

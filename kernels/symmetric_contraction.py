@@ -171,21 +171,19 @@ def cue_weight_map(L1: SCLayout) -> tuple[torch.Tensor, float]:
     problem = Problem("symmetric_contraction", irreps(L1.ins), irreps(L1.outs), weights="shared", dtype="float64",
                       params=(("correlation", L1.correlation), ("num_elements", n_b), ("sorted", False)))
     with default_dtype(torch.float64):
-        cue = _cue_module(L1, 1, "naive", "cpu", torch.float64)
-        ref = ReferenceSymmetricContraction(problem)
-    n_cue = cue.weight_shape[0]
+        cue = _cue_module(L1, 1, "naive", "cpu", torch.float64)  # its polynomial takes any number of elements
+        ref = ReferenceSymmetricContraction(problem)  # element b has weights e_b
+    n_cue = cue.weight_shape[0]  # element k below has weights e_k
     gen = torch.Generator().manual_seed(0)
     samples = 4 * max(n_cue, n_b) // sum(2 * l + 1 for l, _ in L1.outs) + 8
     A = torch.randn(samples, L1.d, generator=gen, dtype=torch.float64)
-    zeros = torch.zeros(samples, dtype=torch.int32)
-
-    def call(weight):
-        return cue.transpose_out(cue.f([weight, cue.transpose_in(A)], input_indices={0: zeros})[0])
-
     with torch.no_grad():
-        eye_k, eye_b = torch.eye(n_cue, dtype=torch.float64), torch.eye(n_b, dtype=torch.float64).reshape(-1)
-        Q = torch.stack([call(eye_k[k:k + 1]) for k in range(n_cue)])  # (n_cue, samples, dim_out)
-        P = torch.stack([ref(A, torch.full((samples,), b), eye_b) for b in range(n_b)])
+        idx = torch.arange(n_cue).repeat_interleave(samples)
+        x = cue.transpose_in(A.repeat(n_cue, 1))
+        Q = cue.transpose_out(cue.f([torch.eye(n_cue, dtype=torch.float64), x],
+                                    input_indices={0: idx.to(torch.int32)})[0]).reshape(n_cue, samples, -1)
+        P = ref(A.repeat(n_b, 1), torch.arange(n_b).repeat_interleave(samples),
+                torch.eye(n_b, dtype=torch.float64).reshape(-1)).reshape(n_b, samples, -1)
     Qm, Pm = Q.reshape(n_cue, -1).T, P.reshape(n_b, -1).T
     X = torch.linalg.lstsq(Pm, Qm).solution  # (n_basis, n_cue): Q = P X
     residual = ((Pm @ X - Qm).norm() / Qm.norm()).item()

@@ -18,6 +18,7 @@ The math, basis and weight order are :mod:`tpbench.reference_symmetric`'s.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections import Counter
@@ -126,16 +127,25 @@ class TorchSC(_SCKernel):
 # --- cuEquivariance ---------------------------------------------------------------------------------------
 
 
-def _cue_module(L: SCLayout, num_elements: int, method: str | None, device, dtype):
+@lru_cache(maxsize=None)
+def _cue_module(L: SCLayout, method: str | None, dtype: torch.dtype):
+    """cuEquivariance's module for ``L`` (built once: its descriptor takes minutes at MACE-MP size on a CPU).
+
+    Its polynomial ``f`` takes the weights of any number of elements, so one module serves every
+    ``num_elements`` (its own ``weight`` parameter is never used here).
+    """
     import cuequivariance as cue
     import cuequivariance_torch as cuet
 
     def irreps(items):
         return cue.Irreps("O3", "+".join(f"{L.mul}x{l}{'e' if p == 1 else 'o'}" for l, p in items))
 
-    return cuet.SymmetricContraction(irreps(L.ins), irreps(L.outs), L.correlation, num_elements,
-                                     layout=cue.mul_ir, dtype=dtype, math_dtype=dtype, device=device,
-                                     method=method)
+    return cuet.SymmetricContraction(irreps(L.ins), irreps(L.outs), L.correlation, 1, layout=cue.mul_ir,
+                                     dtype=dtype, math_dtype=dtype, method=method)
+
+
+def _key(L: SCLayout) -> SCLayout:
+    return dataclasses.replace(L, num_elements=1, sorted=False)
 
 
 class CueWeightMap:
@@ -156,45 +166,48 @@ class CueWeightMap:
 
 
 @lru_cache(maxsize=None)
-def cue_weight_map(L1: SCLayout) -> tuple[torch.Tensor, float]:
+def cue_weight_map(L: SCLayout) -> tuple[torch.Tensor, float]:
     """``(M, residual)``: cuEquivariance's weights ``M c`` define the same polynomial as canonical weights ``c``.
 
-    Fitted on one channel from samples of both bases' polynomials (float64): cuEquivariance's basis
-    polynomial ``Q_k = Σ_b X_kb P_b``; then ``M = pinv(X^T)``. ``residual`` is the relative misfit.
+    Fitted in float64 from samples of both bases' polynomials, every channel an independent sample:
+    cuEquivariance's basis polynomial ``Q_k = Σ_b X_bk P_b``, then ``M = pinv(X)`` (needs ``rank X = n_basis``:
+    its basis spans ours). ``residual`` is the relative misfit; nonzero means the bases differ in span.
     """
     from tpbench.reference_symmetric import ReferenceSymmetricContraction
 
-    def irreps(items):
-        return "+".join(f"1x{l}{'e' if p == 1 else 'o'}" for l, p in items)
-
-    n_b = L1.n_basis
-    problem = Problem("symmetric_contraction", irreps(L1.ins), irreps(L1.outs), weights="shared", dtype="float64",
-                      params=(("correlation", L1.correlation), ("num_elements", n_b), ("sorted", False)))
+    n_b, mul = L.n_basis, L.mul
+    problem = Problem("symmetric_contraction", sc_irreps(L, L.ins), sc_irreps(L, L.outs), weights="shared",
+                      dtype="float64", params=(("correlation", L.correlation), ("num_elements", n_b), ("sorted", False)))
     with default_dtype(torch.float64):
-        cue = _cue_module(L1, 1, "naive", "cpu", torch.float64)  # its polynomial takes any number of elements
-        ref = ReferenceSymmetricContraction(problem)  # element b has weights e_b
-    n_cue = cue.weight_shape[0]  # element k below has weights e_k
+        cue = _cue_module(L, "naive", torch.float64)
+        ref = ReferenceSymmetricContraction(problem)  # element b has weights e_b on every channel
+    n_cue = cue.weight_shape[0]  # element k below has weights e_k on every channel
     gen = torch.Generator().manual_seed(0)
-    samples = 4 * max(n_cue, n_b) // sum(2 * l + 1 for l, _ in L1.outs) + 8
-    A = torch.randn(samples, L1.d, generator=gen, dtype=torch.float64)
+    samples = -(-(4 * max(n_cue, n_b) // sum(2 * l + 1 for l, _ in L.outs) + 8) // mul)
+    A = torch.randn(samples, mul * L.d, generator=gen, dtype=torch.float64)
+
+    def one_hot(n):
+        return torch.eye(n, dtype=torch.float64)[:, :, None].expand(n, n, mul).reshape(n, -1)
+
     with torch.no_grad():
-        idx = torch.arange(n_cue).repeat_interleave(samples)
-        x = cue.transpose_in(A.repeat(n_cue, 1))
-        Q = cue.transpose_out(cue.f([torch.eye(n_cue, dtype=torch.float64), x],
-                                    input_indices={0: idx.to(torch.int32)})[0]).reshape(n_cue, samples, -1)
-        P = ref(A.repeat(n_b, 1), torch.arange(n_b).repeat_interleave(samples),
-                torch.eye(n_b, dtype=torch.float64).reshape(-1)).reshape(n_b, samples, -1)
+        idx = torch.arange(n_cue).repeat_interleave(samples).to(torch.int32)
+        Q = cue.transpose_out(cue.f([one_hot(n_cue), cue.transpose_in(A.repeat(n_cue, 1))], input_indices={0: idx})[0])
+        P = ref(A.repeat(n_b, 1), torch.arange(n_b).repeat_interleave(samples), one_hot(n_b).reshape(-1))
     Qm, Pm = Q.reshape(n_cue, -1).T, P.reshape(n_b, -1).T
     X = torch.linalg.lstsq(Pm, Qm).solution  # (n_basis, n_cue): Q = P X
     residual = ((Pm @ X - Qm).norm() / Qm.norm()).item()
     return torch.linalg.pinv(X), residual
 
 
+def sc_irreps(L: SCLayout, items) -> str:
+    return "+".join(f"{L.mul}x{l}{'e' if p == 1 else 'o'}" for l, p in items)
+
+
 class CueSymmetricContraction(torch.nn.Module):
     def __init__(self, layout: SCLayout, method: str, device, dtype):
         super().__init__()
         self.layout = layout
-        self.cue = _cue_module(layout, layout.num_elements, method, device, dtype)
+        self.cue = _cue_module(_key(layout), method, dtype).to(device)
 
     def forward(self, A: torch.Tensor, species: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         c = self.cue
@@ -220,12 +233,8 @@ class CueSC(_SCKernel):
     def supports(self, problem: Problem, device: str) -> str | None:
         return self.available() or super().supports(problem, device)
 
-    def _one_channel(self, problem: Problem) -> SCLayout:
-        L = sc_layout(problem)
-        return SCLayout(1, L.ins, L.outs, L.correlation, 1, False)
-
     def weight_permutation(self, problem: Problem) -> CueWeightMap:
-        M, residual = cue_weight_map(self._one_channel(problem))
+        M, residual = cue_weight_map(_key(sc_layout(problem)))
         if residual > 1e-9:
             raise RuntimeError(f"cuEquivariance's basis does not span tpbench's (misfit {residual:.1e})")
         return CueWeightMap(M, sc_layout(problem))

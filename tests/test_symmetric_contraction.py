@@ -90,7 +90,7 @@ def test_species_are_integers_sorted_on_request_and_get_no_gradient():
 
 
 def test_cue_basis_spans_the_same_space():
-    L = sc_layout(symmetric_contraction(1, 1, 1, 3, 1))
+    L = sc_layout(symmetric_contraction(3, 1, 1, 2, 1))
     M, residual = cue_weight_map(L)
     assert residual < 1e-10
     assert M.shape[1] == L.n_basis and torch.linalg.matrix_rank(M) == L.n_basis

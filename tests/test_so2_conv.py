@@ -150,3 +150,12 @@ def test_bad_so2_parameters_are_user_errors(params):
 def test_so2_problem_ids_depend_on_m_max_and_old_ids_are_unchanged():
     assert so2_conv(4, 3, 3).id != so2_conv(4, 3, 1).id
     assert "params" not in make_problem("mimo", L=2).canonical()
+
+
+def test_measured_reach_of_the_kernel_matches_theory_and_drops_with_m_max():
+    from tpbench.operation_reach import so2_measured
+
+    full = so2_measured(TorchSO2(), so2_conv(1, 2, 2))
+    cut = so2_measured(TorchSO2(), so2_conv(1, 2, 1))
+    assert full == {"reached": 19, "so3": 19, "o3": 14, "lost": 0}  # Σ_{li,lo<=2} (2 min(li,lo) + 1); 5 pseudo
+    assert cut["reached"] == so2_reach(2, 2, 1)["reached"] == 17 and cut["lost"] == 2

@@ -112,3 +112,25 @@ def test_bad_parameters_are_user_errors(params):
         make_problem("symmetric_contraction", **params)
     with pytest.raises(UserError):
         make_problem("symmetric_contraction_model", name="mace-mp-huge")
+
+
+def test_measured_reach_per_correlation_order_matches_the_character_count():
+    from tpbench.operation_reach import sc_measured
+
+    rows = sc_measured(TorchSC(), symmetric_contraction(2, 1, 1, 3, 4))
+    assert [(r["out"], r["nu"]) for r in rows] == [("0e", 1), ("0e", 2), ("0e", 3), ("1o", 1), ("1o", 2), ("1o", 3)]
+    assert all(r["reached"] == r["theory"] for r in rows) and sum(r["theory"] for r in rows) > 6
+
+
+def test_measured_reach_sees_a_kernel_that_drops_a_basis_element():
+    from tpbench.operation_reach import sc_measured
+
+    class Lossy(TorchSC):
+        def build(self, problem, device, dtype):
+            module = super().build(problem, device, dtype)
+            module.U3[:, 0] = 0  # the first ν = 3 equivariant never reaches the output
+            return module
+
+    rows = sc_measured(Lossy(), symmetric_contraction(1, 1, 0, 3, 1))
+    nu3 = next(r for r in rows if r["nu"] == 3)
+    assert nu3["reached"] == nu3["theory"] - 1

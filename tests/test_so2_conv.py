@@ -159,3 +159,14 @@ def test_measured_reach_of_the_kernel_matches_theory_and_drops_with_m_max():
     cut = so2_measured(TorchSO2(), so2_conv(1, 2, 1))
     assert full == {"reached": 19, "so3": 19, "o3": 14, "lost": 0}  # Σ_{li,lo<=2} (2 min(li,lo) + 1); 5 pseudo
     assert cut["reached"] == so2_reach(2, 2, 1)["reached"] == 17 and cut["lost"] == 2
+
+
+def test_new_problems_round_trip_through_json_with_their_ids():
+    import json
+
+    from tpbench.problem import Problem
+    from tpbench.shapes import symmetric_contraction_model
+
+    for p in (so2_conv(4, 3, 1), symmetric_contraction_model("mace-mp-small", sorted=True)):
+        back = Problem.from_dict(json.loads(json.dumps(p.to_dict())))
+        assert back.id == p.id and back.params == p.params

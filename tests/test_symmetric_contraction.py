@@ -134,3 +134,10 @@ def test_measured_reach_sees_a_kernel_that_drops_a_basis_element():
     rows = sc_measured(Lossy(), symmetric_contraction(1, 1, 0, 3, 1))
     nu3 = next(r for r in rows if r["nu"] == 3)
     assert nu3["reached"] == nu3["theory"] - 1
+
+
+def test_cue_reaches_every_equivariant_through_its_weight_map():
+    from tpbench.operation_reach import sc_measured
+
+    rows = sc_measured(CueSC("naive"), symmetric_contraction(3, 1, 1, 2, 4))
+    assert rows and all(r["reached"] == r["theory"] for r in rows)

@@ -12,7 +12,7 @@ measured on the kernel itself (float64, one channel, one element) — never read
     SO(3)-equivariant coupling ``(li, lf, lo)``, pseudo ones included (what ``m_max = L`` reaches,
     :func:`tpbench.reference_so2.so2_reach`); the parity-respecting (O(3)) count is reported beside it.
 ``symmetric_contraction``
-    Probes: random features ``A``. Per output irrep and correlation order ``ν`` the rank over the
+    Probes: random features ``A`` (each channel one sample). Per output irrep and correlation order ``ν`` the rank over the
     weights of that block, against ``dim Hom_O(3)(Sym^ν V, out)`` from characters
     (:func:`tpbench.reference_symmetric.invariant_count`).
 """
@@ -63,24 +63,24 @@ def sc_measured(kernel: Kernel, problem: Problem, seed: int = 0) -> list[dict]:
     from tpbench.reference_symmetric import invariant_count, sc_layout
 
     L = sc_layout(problem)
-    irreps = "+".join(f"1x{l}{'e' if p == 1 else 'o'}" for l, p in L.ins)
-    out_irreps = "+".join(f"1x{l}{'e' if p == 1 else 'o'}" for l, p in L.outs)
-    one = problem.replace(irreps_in1=irreps, irreps_out=out_irreps, dtype="float64", batch=1,
-                          params=tuple({**dict(problem.params), "num_elements": 1}.items()))
+    # One element, the problem's channels (every channel one more sample of the same polynomials): a
+    # kernel that caches per layout (cuEquivariance's descriptor takes minutes) reuses its build.
+    one = problem.replace(dtype="float64", params=tuple({**dict(problem.params), "num_elements": 1}.items()))
     L1 = sc_layout(one)
-    samples = 4 * L1.n_basis + 8
+    samples = -(-(4 * L1.n_basis + 8) // L1.mul)
     p = one.replace(batch=samples)
     native = kernel.native(p)
     module = build_module(kernel, p, "cpu")
     perm = kernel.weight_permutation(p)
     gen = torch.Generator().manual_seed(seed)
-    A = torch.randn(samples, L1.d, generator=gen, dtype=torch.float64)
+    A = torch.randn(samples, p.in1.dim, generator=gen, dtype=torch.float64)
     species = torch.zeros(samples, dtype=torch.long)
     outputs = []
     with torch.no_grad():
         for b in range(L1.n_basis):
-            w = torch.zeros(L1.weight_numel, dtype=torch.float64)
-            w[b] = 1
+            w = torch.zeros(1, L1.n_basis, L1.mul, dtype=torch.float64)
+            w[0, b] = 1
+            w = w.reshape(-1)
             outputs.append(module(*for_kernel([A, species, w], native, kernel, torch.float64, "cpu", perm)).reshape(-1))
     M = torch.stack(outputs)
     result = []

@@ -18,6 +18,7 @@ The math, basis and weight order are :mod:`tpbench.reference_symmetric`'s.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import math
@@ -207,7 +208,8 @@ class CueSymmetricContraction(torch.nn.Module):
     def __init__(self, layout: SCLayout, method: str, device, dtype):
         super().__init__()
         self.layout = layout
-        self.cue = _cue_module(_key(layout), method, dtype).to(device)
+        # a copy: the cached module stays on the CPU for the weight fit
+        self.cue = copy.deepcopy(_cue_module(_key(layout), method, dtype)).to(device)
 
     def forward(self, A: torch.Tensor, species: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         c = self.cue
@@ -224,11 +226,9 @@ class CueSC(_SCKernel):
         self.devices = ("cpu", "cuda") if method == "naive" else ("cuda",)
 
     def available(self) -> str | None:
-        try:
-            import cuequivariance_torch  # noqa: F401
-        except ImportError as exc:
-            return f"cuequivariance_torch not importable: {exc}"
-        return None
+        from tpbench_kernels.cueq import _Cue
+
+        return _Cue.available(self)  # cuequivariance-torch, and its ops wheel for any method but naive
 
     def supports(self, problem: Problem, device: str) -> str | None:
         return self.available() or super().supports(problem, device)
@@ -243,7 +243,9 @@ class CueSC(_SCKernel):
         return CueSymmetricContraction(sc_layout(problem), self.method, device, dtype)
 
     def effective_method(self, module: torch.nn.Module) -> str | None:
-        return module.cue.method
+        from tpbench_kernels.cueq import _Cue
+
+        return _Cue.effective_method(self, module.cue)  # the built SegmentedPolynomial's method
 
 
 KERNELS = [TorchSC(), CueSC("naive"), CueSC("uniform_1d")]

@@ -82,6 +82,14 @@ class Kernel:
     def weight_permutation(self, problem: Problem) -> torch.Tensor | None:
         """Index ``perm`` with ``kernel_weights = canonical_weights[..., perm]``; ``None`` if in e3nn's order.
 
+        It may instead be a linear map: an object with ``forward(w)`` (canonical →
+        kernel weights) and ``adjoint(g)`` (kernel-weight gradients → canonical
+        ones), for a kernel whose weights live in another basis.
+
+        It may instead be a linear map: an object with ``forward(w)`` (canonical →
+        kernel weights) and ``adjoint(g)`` (kernel-weight gradients → canonical
+        ones), for a kernel whose weights live in another basis.
+
         The harness applies it outside the timed region (and maps weight
         gradients back for the gate), as it does for layouts.
         """

@@ -479,6 +479,11 @@ def expressivity(kernel: Kernel, problem: Problem, seed: int = 0, threads: int |
 
 
 def _expressivity(kernel: Kernel, problem: Problem, seed: int) -> Expressivity:
+    if problem.op in ("so2_conv", "symmetric_contraction") and kernel.operation == problem.op \
+            and kernel.supports(problem.replace(dtype="float64"), "cpu") is None:
+        from tpbench.metrics.reach import reach_expressivity  # linear in the weights: a span, not the wrapping
+
+        return reach_expressivity(kernel, problem)
     start = time.perf_counter()
     bound = upper_bound(problem, kernel.symmetry) if problem.op == "tp" else None
     reason, device = not_applicable(kernel, problem), None

@@ -116,7 +116,8 @@ def _grad_error(call: _Canonical, ref, pass_, x, cot, vs) -> float:
     native, kernel = call.native, call.kernel
     kcot = convert(cot, native.irreps_out, "mul_ir", kernel.layout).to(device=call.device, dtype=call.dtype)
     got = pass_function(call.module, pass_, call.inputs(x), kcot, call.inputs(vs))()
-    if len(got) != len(x) or not all(isinstance(g, torch.Tensor) for g in got):
+    # An integer input (a species index) has no gradient: None there, a tensor for every float input.
+    if len(got) != len(x) or not all(isinstance(g, torch.Tensor) or not t.is_floating_point() for g, t in zip(got, x)):
         raise WrongOutput(f"{pass_}: {len(got)} gradients, expected {len(x)} tensors")
     got = from_kernel(got, native, kernel, call.perm, x)
     want = [torch.zeros_like(t) if r is None else r for r, t in zip(pass_function(ref, pass_, list(x), cot, vs)(), x)]
@@ -128,7 +129,7 @@ def _full_batch_error(call: _Canonical, ref, native, batch: int, gen: torch.Gene
     out = call(*x)
     rows = torch.unique(torch.cat([torch.tensor([0, batch - 1]),
                                    torch.randint(0, batch, (FULL_BATCH_ROWS - 2,), generator=gen)]))
-    sub = [t[rows] if (t.dim() == 2 and t.shape[0] == batch) else t for t in x]
+    sub = [t[rows] if (t.dim() == 2 or not t.is_floating_point()) and t.shape[0] == batch else t for t in x]
     with torch.no_grad():
         expected = ref(*sub)
     return block_error(out[rows], expected, native.irreps_out), out

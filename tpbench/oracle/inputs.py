@@ -19,8 +19,19 @@ from tpbench.spec.layout import convert
 
 
 def input_irreps(native: Native) -> list[o3.Irreps | None]:
-    """Irreps of each positional input; ``None`` for the weight tensor."""
-    return list(native.input_irreps) + ([None] if native.weights != "none" else [])
+    """Irreps of each positional input; ``None`` for the index and the weight tensor."""
+    return list(native.input_irreps) + ([None] if native.index_range else []) \
+        + ([None] if native.weights != "none" else [])
+
+
+def _is_index(native: Native, position: int) -> bool:
+    return bool(native.index_range) and position == len(native.input_irreps)
+
+
+def make_index(native: Native, batch: int, generator: torch.Generator) -> torch.Tensor:
+    """``(batch,)`` int64 indices, uniform in ``[0, index_range)``, sorted when the problem says so."""
+    index = torch.randint(0, native.index_range, (batch,), generator=generator)
+    return index.sort().values if native.index_sorted else index
 
 
 def make_inputs(native: Native, batch: int, generator: torch.Generator) -> list[torch.Tensor]:
@@ -28,6 +39,8 @@ def make_inputs(native: Native, batch: int, generator: torch.Generator) -> list[
     rows = list(native.rows) or [batch] * (len(native.input_irreps) + 1)
     tensors = [torch.randn(n, irreps.dim, generator=generator, dtype=torch.float64)
                for n, irreps in zip(rows, native.input_irreps)]
+    if native.index_range:
+        tensors.append(make_index(native, batch, generator))
     if native.weights == "shared":
         tensors.append(torch.randn(native.weight_numel, generator=generator, dtype=torch.float64))
     elif native.weights == "per-sample":
@@ -40,11 +53,14 @@ def for_kernel(tensors: Sequence[torch.Tensor], native: Native, kernel: Kernel, 
                device: str | torch.device, perm: torch.Tensor | None = None) -> list[torch.Tensor]:
     """Cast canonical inputs to what ``kernel`` consumes (layout, weight order, dtype, device)."""
     out = []
-    for t, irreps in zip(tensors, input_irreps(native)):
+    for i, (t, irreps) in enumerate(zip(tensors, input_irreps(native))):
+        if _is_index(native, i):  # integers stay integers (a float here is an unused second-order vector)
+            out.append(t.to(device=device).contiguous())
+            continue
         if irreps is not None:
             t = convert(t, irreps, "mul_ir", kernel.layout)
         elif perm is not None:
-            t = t[..., perm]
+            t = t[..., perm] if isinstance(perm, torch.Tensor) else perm.forward(t)
         out.append(t.to(device=device, dtype=dtype).contiguous())
     return out
 
@@ -60,6 +76,8 @@ def from_kernel(tensors: Sequence[torch.Tensor | None], native: Native, kernel: 
         t = t.double().cpu()
         if irreps is not None:
             t = convert(t, irreps, kernel.layout, "mul_ir")
+        elif perm is not None and not isinstance(perm, torch.Tensor):
+            t = perm.adjoint(t)
         elif perm is not None:
             t = torch.zeros_like(ref).index_copy_(-1, perm, t)
         out.append(t)

@@ -20,6 +20,11 @@ class Native:
     of each input in order (weights last) and then of the output, for
     operations whose inputs differ in length (``conv``: nodes, edges, edges →
     nodes); empty means every input has ``batch`` rows.
+
+    ``index_range > 0`` adds one integer input after the features and before
+    the weights: ``(batch,)`` indices in ``[0, index_range)`` (a node's
+    species), sorted when ``index_sorted``. It is invariant under rotations
+    and never gets a gradient.
     """
 
     irreps_in1: o3.Irreps
@@ -29,6 +34,8 @@ class Native:
     weight_numel: int = 0
     path_labels: tuple[str, ...] = ()
     rows: tuple[int, ...] = ()
+    index_range: int = 0
+    index_sorted: bool = False
 
     @property
     def input_irreps(self) -> list[o3.Irreps]:

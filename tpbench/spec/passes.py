@@ -51,20 +51,29 @@ def pass_function(module: torch.nn.Module, pass_: str, inputs: list[torch.Tensor
             with torch.no_grad():
                 return [module(*inputs)]
         return run
-    leaves = [t.detach().requires_grad_(True) for t in inputs]
+    # Integer inputs (indices) are no leaves: their gradient is reported as None.
+    leaves = [t.detach().requires_grad_(True) if t.is_floating_point() else t for t in inputs]
+    wrt = [t for t in leaves if t.requires_grad]
+
+    def expand(grads):
+        it = iter(grads)
+        return [next(it) if t.requires_grad else None for t in leaves]
+
     if cotangent is None:
         with torch.no_grad():
             cotangent = torch.randn_like(module(*leaves))
     if pass_ == "fwd+bwd":
         def run():
-            return list(torch.autograd.grad(module(*leaves), leaves, cotangent))
+            return expand(torch.autograd.grad(module(*leaves), wrt, cotangent))
         return run
     if pass_ == "fwd+bwd+bwd":
-        vs = list(second) if second is not None else [torch.randn_like(t) for t in leaves]
+        vs = list(second) if second is not None else [torch.randn_like(t) for t in wrt]
+        if len(vs) == len(leaves):
+            vs = [v for v, t in zip(vs, leaves) if t.requires_grad]
 
         def run():
-            grads = torch.autograd.grad(module(*leaves), leaves, cotangent, create_graph=True)
+            grads = torch.autograd.grad(module(*leaves), wrt, cotangent, create_graph=True)
             s = sum((g * v).sum() for g, v in zip(grads, vs))
-            return list(torch.autograd.grad(s, leaves, allow_unused=True))
+            return expand(torch.autograd.grad(s, wrt, allow_unused=True))
         return run
     raise ValueError(f"unknown pass {pass_!r}")

@@ -36,6 +36,15 @@ Operations
 ``sh``
     Spherical harmonics of edge vectors: ``(batch, 3) -> (batch, irreps_out.dim)``
     (:mod:`tpbench.oracle.references.sh`); ``irreps_in1`` is ``1x1o``, no weights.
+``symmetric_contraction``
+    MACE's product basis (:mod:`tpbench.oracle.references.symmetric`): per node, the
+    symmetric powers ``A^{⊗ν}`` (``ν = 1..correlation``) of ``irreps_in1``
+    contracted to ``irreps_out`` with weights chosen by the node's species;
+    params ``correlation``, ``num_elements``, ``sorted`` (species order).
+``so2_conv``
+    The SO(2) convolution of eSCN (:mod:`tpbench.oracle.references.so2`): per edge,
+    sender features ``irreps_in1`` and the edge vector (``irreps_in2 = 1x1o``)
+    → ``irreps_out``, per-edge weights per ``|m| <= m_max``; param ``m_max``.
 
 Weights are always passed to a kernel as an input tensor — shape
 ``(weight_numel,)`` when ``weights == "shared"`` and ``(batch, weight_numel)``
@@ -56,7 +65,12 @@ from e3nn import o3
 from tpbench.spec.errors import UserError
 from tpbench.spec.precision import DTYPES
 
-OPERATIONS = ("tp", "linear", "gate", "conv", "sh")
+OPERATIONS = ("tp", "linear", "gate", "conv", "sh", "symmetric_contraction", "so2_conv")
+# Parameters that change the math of an operation beyond its irreps; part of its id.
+CANONICAL_PARAMS: dict[str, tuple[str, ...]] = {
+    "symmetric_contraction": ("correlation", "num_elements", "sorted"),
+    "so2_conv": ("m_max",),
+}
 CONNECTIONS = ("full", "channelwise", "fully_connected")
 WEIGHT_MODES = ("none", "shared", "per-sample")
 
@@ -102,6 +116,9 @@ class Problem:
             raise UserError(f"a {'tensor product' if self.op == 'tp' else 'convolution'} needs irreps_in2")
         if (self.op == "conv") != bool(self.graph):
             raise UserError("a convolution needs a graph, and only a convolution has one")
+        missing = [k for k in CANONICAL_PARAMS.get(self.op, ()) if k not in dict(self.params)]
+        if missing:
+            raise UserError(f"operation {self.op!r} needs the parameters {', '.join(missing)}")
         # Canonicalise the irreps text so equal problems hash equally.
         for field in ("irreps_in1", "irreps_in2", "irreps_out"):
             value = getattr(self, field)
@@ -143,6 +160,8 @@ class Problem:
         }
         if self.graph:  # only conv problems: every other id stays what it was
             data["graph"] = dict(self.graph)
+        if self.op in CANONICAL_PARAMS:
+            data["params"] = {k: dict(self.params)[k] for k in CANONICAL_PARAMS[self.op]}
         return data
 
     @property

@@ -17,6 +17,9 @@ family                 problem
 ``linear``             ``mul x s2(L) -> mul x s2(L)``, shared weights
 ``gate``               ``mul x 0e`` scalars + ``L·mul x 0e`` gates + ``mul x (1o..L)``
 ``model(name)``        a published layer shape (:data:`MODEL_SHAPES`)
+``so2_conv``           per edge ``mul x s2(L)`` and the edge vector ``1o`` -> ``mul x s2(L)``, ``|m| <= m_max``
+``symmetric_contraction``  ``mul x s2(L_in)`` -> ``mul x s2(L_out)``, correlation ``ν``, per-species weights
+``symmetric_contraction_model(name)``  MACE-MP small / medium / large product basis
 ``custom``             any irreps spelled out (:func:`custom`)
 ``conv``               ``channelwise(mul, L_hidden, L_sh)`` per edge of a radius graph, summed into nodes
 ``conv-model``         ``model(name)`` (channelwise ones) per edge of a radius graph (:mod:`tpbench.spec.conv`)
@@ -151,6 +154,44 @@ def model(name: str, batch: int = 10_000, dtype: str = "float32") -> Problem:
                    dtype=dtype, family="model", params=(("name", name),))
 
 
+def so2_conv(mul: int, L: int, m_max: int | None = None, batch: int = 10_000, dtype: str = "float32") -> Problem:
+    """eSCN's SO(2) convolution on ``batch`` independent edges; ``m_max`` defaults to ``L`` (no truncation)."""
+    mul, L = _check_L(mul, "mul", 1), _check_L(L)
+    m_max = L if m_max is None else _check_L(m_max, "m_max")
+    if m_max > L:
+        raise UserError(f"m_max must be <= L, got m_max={m_max} > L={L}")
+    return Problem("so2_conv", s2(L, mul), s2(L, mul), "1x1o", weights="per-sample", batch=batch, dtype=dtype,
+                   family="so2_conv", params=(("mul", mul), ("L", L), ("m_max", m_max)))
+
+
+def symmetric_contraction(mul: int, L_in: int, L_out: int, correlation: int = 3, num_elements: int = 10,
+                          sorted: bool = False, batch: int = 1000, dtype: str = "float32") -> Problem:
+    """MACE's product basis on ``batch`` nodes: ``mul x s2(L_in)`` -> ``mul x s2(L_out)``, random species."""
+    mul, L_in, L_out = _check_L(mul, "mul", 1), _check_L(L_in, "L_in"), _check_L(L_out, "L_out")
+    correlation, num_elements = _check_L(correlation, "correlation", 1), _check_L(num_elements, "num_elements", 1)
+    if correlation > 4:
+        raise UserError(f"correlation must be <= 4, got {correlation}")
+    if not isinstance(sorted, bool):
+        raise UserError(f"sorted must be true or false, got {sorted!r}")
+    return Problem("symmetric_contraction", s2(L_in, mul), s2(L_out, mul), weights="shared", batch=batch,
+                   dtype=dtype, family="symmetric_contraction",
+                   params=(("mul", mul), ("L_in", L_in), ("L_out", L_out), ("correlation", correlation),
+                           ("num_elements", num_elements), ("sorted", sorted)))
+
+
+# MACE-MP foundation models (Batatia et al. 2023): 128 channels, A to l = 3, correlation 3, 89 elements;
+# the hidden irreps (the contraction's output) grow with the size.
+SC_MODELS: dict[str, int] = {"mace-mp-small": 0, "mace-mp-medium": 1, "mace-mp-large": 2}
+
+
+def symmetric_contraction_model(name: str, sorted: bool = False, batch: int = 1000,
+                                dtype: str = "float32") -> Problem:
+    if name not in SC_MODELS:
+        raise UserError(f"unknown symmetric contraction model {name!r}; known: {', '.join(SC_MODELS)}")
+    p = symmetric_contraction(128, 3, SC_MODELS[name], 3, 89, sorted, batch, dtype)
+    return p.replace(family="symmetric_contraction_model", params=p.params + (("name", name),))
+
+
 DEFAULT_WEIGHTS = {("tp", "full"): "none", ("tp", "channelwise"): "per-sample",
                    ("tp", "fully_connected"): "shared", ("linear", "full"): "shared", ("gate", "full"): "none"}
 
@@ -218,6 +259,9 @@ FAMILIES: dict[str, Callable[..., Problem]] = {
     "conv-model": conv_model,
     "conv-mimo": conv_mimo,
     "sh": sh,
+    "so2_conv": so2_conv,
+    "symmetric_contraction": symmetric_contraction,
+    "symmetric_contraction_model": symmetric_contraction_model,
 }
 
 

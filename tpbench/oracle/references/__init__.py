@@ -22,6 +22,9 @@ operation           reference
 ``conv-gaunt`` …    :mod:`.conv` — the same with the Gaunt (vector-Gaunt, matrix) product per edge
 ``sh``              :mod:`.sh` — edge spherical harmonics, orthonormal (``integral``)
 ``sh-component``    :mod:`.sh` — the same in e3nn's ``component`` normalisation (``norm``: ``sh-norm``)
+``symmetric_``      :mod:`.symmetric` — MACE's product basis: symmetrised CG coupling trees
+``contraction``
+``so2_conv``        :mod:`.so2` — the eSCN convolution, through its CG-convolution equivalence
 ==================  ==========================================================
 """
 
@@ -34,7 +37,7 @@ from typing import Callable
 
 import torch
 
-from tpbench.oracle.references import cg, conv, gaunt, grid_mlp, layers, matrix, sh
+from tpbench.oracle.references import cg, conv, gaunt, grid_mlp, layers, matrix, sh, so2, symmetric
 from tpbench.spec.errors import UserError
 from tpbench.spec.native import Native
 from tpbench.spec.problem import Problem
@@ -54,6 +57,8 @@ REFERENCES: dict[str, Callable[..., torch.nn.Module]] = {
     "sh": sh.sh,
     "sh-component": functools.partial(sh.sh, normalization="component"),
     "sh-norm": functools.partial(sh.sh, normalization="norm"),
+    "symmetric_contraction": symmetric.symmetric_contraction,
+    "so2_conv": so2.so2,
 }
 
 _NAME = re.compile(r"^([\w-]+)(?:\((.*)\))?$")

@@ -1,0 +1,1 @@
+"""MACE's symmetric contraction (the product basis)."""

@@ -176,7 +176,7 @@ def test_repeat_runs_rounds_and_loader_merges_them(capsys, tmp_path, tiny_suite)
     # Rounds over the sweep: every case once, then every case again.
     assert [r["repetition"] for r in records] == [0] * 4 + [1] * 4
     # The final message counts cases as a user means them: repetitions merged.
-    assert "done: 4 cases (2 repetitions each, merged): 4 timed" in err
+    assert "done: 8 cases run now; the run holds 4 cases (2 repetitions each, merged): 4 timed" in err
     assert records[0]["gate_s"] > 0 and records[4]["errors"] == records[0]["errors"]  # verdict reused
     df = load_runs([run_dir])
     assert len(df) == 4 and set(df["repetitions"]) == {2}
@@ -259,3 +259,12 @@ def test_progress_on_a_non_terminal_is_a_line_per_block_of_cases(capsys, tmp_pat
     assert code == 0, err
     # pytest's captured stderr is no terminal: no bar redraws (carriage returns), one line at the end.
     assert "\r" not in err and "4/4 cases done" in err and "it/s" not in err and "case/s" not in err
+
+
+def test_a_suite_for_another_device_needs_yes(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "run", "--suite", "gpu-smoke", "--device", "cpu", "--out", str(tmp_path))
+    assert code == 2 and "made for cuda" in err and "--yes" in err and err.count("\n") == 1
+    assert not any(tmp_path.iterdir())
+    code, out, _ = run_cli(capsys, "run", "--suite", "gpu-smoke", "--device", "cpu", "--out", str(tmp_path),
+                           "--dry-run")
+    assert code == 0 and "cases" in out

@@ -134,6 +134,7 @@ def slurm_shards(store, suite, device, kernels, filters, threads, n_tasks, parti
 @click.option("--metrics/--no-metrics", default=True, show_default=True,
               help="Fill expressivity and interactability for bilinear cases (cached per kernel and problem).")
 @click.option("--dry-run", is_flag=True, help="List the cases and exit.")
+@click.option("--yes", is_flag=True, help="Run a suite made for another device (e.g. gpu-smoke on a CPU) anyway.")
 @click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
               help="local: this process (and its worker); ray: one case per device slot of a Ray cluster; "
                    "slurm: a job array of shards through submitit.")
@@ -151,7 +152,7 @@ def slurm_shards(store, suite, device, kernels, filters, threads, n_tasks, parti
 @click.option("--slurm-cluster", default=None, hidden=True, help="submitit cluster (tests: local).")
 def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed, timer, isolate, timeout_s,
             progress, repeat, metrics, dry_run, executor, shard, run_id, address, workers, partition, n_tasks,
-            time_min, slurm_cluster):
+            time_min, slurm_cluster, yes):
     """Run a suite: gate every case for correctness, then time it; results go to OUT/<run-id>/."""
     import os
 
@@ -198,6 +199,9 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
     if resume:
         check_resume_suite(manifest, resume, suite.path, suite_given)
     device = check_device(device or suite.device)
+    if device.split(":")[0] != suite.device.split(":")[0] and not (yes or dry_run or resume):
+        raise UserError(f"suite {suite.name!r} is made for {suite.device}; on {device} it may run for hours. "
+                        "Pass --yes to run it anyway (or --dry-run to see its cases)")
     threads = threads or (1 if executor == "ray" and device == "cpu" else os.cpu_count() or 1)
     torch.set_num_threads(threads)
     timer = resolve_timer(device, timer or suite.timing.get("timer"))
@@ -244,13 +248,13 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
                     kernel_files=[k for k in kernels if is_kernel_file(k)])
     try:
         if executor == "ray":
-            ray_sweep(store, cases, worker_config(runner), device, address=address, workers=workers,
+            ran = ray_sweep(store, cases, worker_config(runner), device, address=address, workers=workers,
                             progress=progress, extra_metrics=extra)
         elif executor == "slurm":
-            slurm_shards(store, suite, device, kernels, filters, threads, n_tasks, partition, time_min,
+            ran = slurm_shards(store, suite, device, kernels, filters, threads, n_tasks, partition, time_min,
                                slurm_cluster, out_dir, metrics)
         else:
-            sweep(runner, cases, progress=progress)
+            ran = sweep(runner, cases, progress=progress)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted; finished cases are in {store.dir}. "
                    f"Continue with: {resume_command(store, out_dir)}", err=True)
@@ -259,7 +263,7 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
     from tpbench.views.summary import case_counts
 
     counts = case_counts(load_runs([store.dir]))
-    click.echo(f"done: {counts[0]}", err=True)
+    click.echo(f"done: {ran} cases run now; the run holds {counts[0]}", err=True)
     for line in counts[1:]:
         click.echo(line, err=True)
     click.echo(f"results in {store.dir}. Show them with: {show_command(store, out_dir)}", err=True)

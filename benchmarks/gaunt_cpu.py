@@ -129,12 +129,12 @@ def check(L: int, skip: set[str], only: set[str] | None, batch: int = 16) -> dic
     by_name = {k.name: k for k in Registry.default().kernels.values()}
     problem = mimo(L, batch=batch, dtype="float64")
     errors = {}
+    # every column takes the problem's own inputs (multiplicity 1, no weights)
+    x = make_inputs(reference_for("gaunt", problem).native, batch, torch.Generator().manual_seed(L))
     for name, module in modules(L, problem, skip, only).items():
         kernel = by_name.get(name)
         ref = (reference_for(kernel.operation, problem, kernel.native(problem)) if kernel is not None
                else reference_for("gaunt", problem))
-        x = make_inputs(ref.native if hasattr(ref, "native") else reference_for("gaunt", problem).native, batch,
-                        torch.Generator().manual_seed(L))
         with torch.no_grad():
             want, got = ref(*x), module(*x)
         errors[name] = ((got - want).norm() / want.norm()).item()

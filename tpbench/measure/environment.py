@@ -115,3 +115,21 @@ def fingerprint(env: dict[str, Any]) -> str:
 def machine() -> str:
     """This process's machine :func:`fingerprint` (computed once)."""
     return fingerprint(environment())
+
+
+def contention(threads: int) -> dict[str, Any]:
+    """The 1-minute load average when a case starts timing, and whether other work competed for the cores.
+
+    With ``threads`` OpenMP threads on a machine whose other work leaves
+    fewer than ``threads`` cores free, a thread waits at every barrier for a
+    descheduled sibling: measured here, ``torch-cg`` on a channelwise problem
+    took 55x longer with 2 threads on 2 busy cores than with 1. The load
+    average lags by tens of seconds and counts this process too, so the flag
+    is a warning, not a proof.
+    """
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        return {}
+    cores = os.cpu_count() or 1
+    return {"load_average": round(load, 2), "contended": bool(load > cores + 0.5 and threads > 1)}

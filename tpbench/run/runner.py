@@ -31,6 +31,7 @@ from tpbench.measure import peaks as peaks_mod
 from tpbench.oracle.correctness import TOLERANCES, GateResult, recheck, run_gate
 from tpbench.oracle.inputs import for_kernel, make_inputs
 from tpbench.spec.passes import is_backward, pass_function
+from tpbench.measure.environment import contention
 from tpbench.measure.memory import peak_memory
 from tpbench.kernel.base import build_module
 from tpbench.spec.paths import tp_paths
@@ -189,6 +190,7 @@ class Runner:
         fn, out = prepare_variant(module, case.variant, self._pass_builder(case, module, native), case.device, tol)
         timer = timer_for(case.device, self.timer, **self.timing)
         timer.setup()
+        out.update(contention(torch.get_num_threads()) if case.device == "cpu" else {})
         sampler, why_not = sampler_for(case.device) if self.telemetry else (None, None)
         with peak_memory(case.device) as memory:
             if sampler is not None:

@@ -29,6 +29,11 @@ def command(run, root, show_all, kernel, width):
     width = width or shutil.get_terminal_size((120, 24)).columns
     counts = case_counts(df)
     click.echo(textwrap.fill(f"run {directory.name}: {counts[0]}", width, subsequent_indent="  "))
+    busy = int(df["contended"].fillna(False).astype(bool).sum()) if "contended" in df else 0
+    if busy:
+        click.echo(textwrap.fill(f"warning: {busy} timed cases ran while other work loaded the CPU (load average "
+                                 "above the core count): their times may be inflated, many-fold with several "
+                                 "threads; rerun on a quiet machine or with --threads 1", width))
     for line in counts[1:]:
         click.echo(line if len(line) <= width else line[:width - 1] + "…")
     if "status" not in df or not (df["status"] == "ok").any():

@@ -82,14 +82,14 @@ class Browser:
         message, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(message)
 
-    def open(self, url: str) -> None:
-        """Attach to a fresh page with network, console and log events on, and load ``url``."""
+    def open(self, url: str, width: int = 1400, height: int = 3000) -> None:
+        """Attach to a fresh page with network, console and log events on, and load ``url`` at ``width × height``."""
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         self.session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Network", "Runtime", "Log", "Page"):
             self.send(f"{domain}.enable")
         self.send("Emulation.setDeviceMetricsOverride",
-                  {"width": 1400, "height": 3000, "deviceScaleFactor": 1, "mobile": False})
+                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
         self.send("Page.navigate", {"url": url})
         self.wait_for("Page.loadEventFired")
 

@@ -44,9 +44,9 @@ def browser(tmp_path_factory):
     b.close()
 
 
-def open_page(browser: Browser, path: Path) -> None:
+def open_page(browser: Browser, path: Path, **size) -> None:
     browser.events.clear()
-    browser.open(path.resolve().as_uri())
+    browser.open(path.resolve().as_uri(), **size)
 
 
 def outside_requests(browser: Browser, page: Path) -> list[str]:
@@ -83,7 +83,7 @@ def test_report_in_chromium(tmp_path, browser, report):
 
 SORT_CHECK = """
 (() => {
-  const table = document.querySelector("#failures ~ table.sortable");  // the grouped failures table
+  const table = document.querySelector("#failures ~ div table.sortable");  // the grouped failures table
   const th = table.tHead.rows[0].cells[1];
   const column = () => Array.from(table.tBodies[0].rows).map(r => r.cells[1].textContent);
   th.click();
@@ -118,3 +118,34 @@ def test_published_site_in_chromium(tmp_path, browser):
         assert browser.console_errors() == []
         assert outside_requests(browser, page) == []
     assert browser.evaluate("document.querySelectorAll('a').length") >= 1
+
+
+FIRST_SCREEN = """
+(() => {
+  const top = id => document.getElementById(id).getBoundingClientRect().top;
+  const firstTable = document.querySelector("#summary ~ div table");
+  const boxes = Array.from(document.querySelectorAll("table")).map(t => {
+    const box = t.parentElement;
+    const scrolls = ["auto", "scroll"].includes(getComputedStyle(box).overflowX);
+    return {right: Math.max(t.getBoundingClientRect().right, 0), boxRight: box.getBoundingClientRect().right,
+            scrolls: scrolls, wider: t.scrollWidth > box.clientWidth};
+  });
+  return JSON.stringify({summary: top("summary"), environment: top("environment"),
+                         firstRow: firstTable ? firstTable.tBodies[0].rows[0].getBoundingClientRect().top : -1,
+                         height: window.innerHeight, width: document.documentElement.clientWidth,
+                         clipped: boxes.filter(b => !b.scrolls && b.right > document.documentElement.clientWidth).length,
+                         unscrolled: boxes.filter(b => b.wider && !b.scrolls).length});
+})()
+"""
+
+
+def test_the_answer_is_on_the_first_screen_and_no_table_is_cut_off(tmp_path, browser, report):
+    """Read at a glance: the fastest correct kernels come first, the environment last, every table fits or scrolls."""
+    open_page(browser, report, width=1366, height=768)  # a laptop's first screen
+    page = json.loads(browser.evaluate(FIRST_SCREEN))
+    assert 0 < page["summary"] < page["height"] / 2, page  # the answer's heading in the top half of the first screen
+    assert 0 < page["firstRow"] < page["height"], page     # and its first row visible without scrolling
+    assert page["environment"] > page["summary"] + page["height"], page  # provenance at the end
+    assert page["clipped"] == 0 and page["unscrolled"] == 0, page
+    shot = Path(os.environ.get("TPBENCH_FIRST_SCREEN") or tmp_path / "first-screen.png")
+    browser.screenshot(shot)

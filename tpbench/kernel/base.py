@@ -115,6 +115,7 @@ class Kernel:
             "operation": self.operation,
             "symmetry": self.symmetry,
             "layout": self.layout,
+            "exactly_equivariant": self.exactly_equivariant,
         }
 
     def __repr__(self) -> str:

@@ -16,25 +16,26 @@ from tpbench.views.report.plotting import Palette
 from tpbench.views.report.provenance import env_table
 from tpbench.views.report.roofline import roofline
 
-SECTIONS = [("environment", "Environment"), ("summary", "Summary"), ("runtime", "Runtime"),
-            ("speedup", "Speedup"), ("memory", "Memory"), ("roofline", "Roofline"),
-            ("expressivity", "Expressivity"), ("correctness", "Correctness"), ("failures", "Failures")]
-WINNER_COLUMNS = [("problem_label", "problem", "text"), ("pass", "pass", "text"),
-                  ("winner", "fastest", "text"), ("family", "family", "text"), ("median_ms", "median (ms)", "g"),
-                  ("runner_up", "next", "text"), ("next_ms", "next (ms)", "g"), ("margin", "margin", "x"),
-                  ("work", "paths computed", "text"), ("n_kernels", "kernels", "i")]
+SECTIONS = [("summary", "Summary"), ("runtime", "Runtime"), ("speedup", "Speedup"), ("memory", "Memory"),
+            ("roofline", "Roofline"), ("expressivity", "Expressivity"), ("correctness", "Correctness"),
+            ("failures", "Failures"), ("environment", "Environment")]
+WINNER_COLUMNS = [("problem_label", "problem", "text"), ("pass", "pass", "text"), ("winner", "fastest", "text"),
+                  ("work", "paths computed", "text"), ("median_ms", "median (ms)", "g"), ("runner_up", "next", "text"),
+                  ("next_ms", "next (ms)", "g"), ("margin", "margin", "x"), ("family", "family", "text"),
+                  ("n_kernels", "kernels", "i")]
 MEMORY_COLUMNS = [("machine", "machine", "text"), ("problem_label", "problem", "text"), ("pass", "pass", "text"),
-                  ("series", "kernel", "text"), ("peak_memory_mb", "peak memory (MB)", "g"),
-                  ("median_ms", "median (ms)", "g")]
+                  ("series", "kernel", "text"), ("peak_memory_mb", "GPU peak (MB)", "g"),
+                  ("peak_rss_mb", "CPU peak RSS (MB)", "g"), ("median_ms", "median (ms)", "g")]
 EXPRESSIVITY_COLUMNS = [("problem_label", "problem", "text"), ("series", "kernel", "text"),
                         ("family", "family", "text"), ("symmetry", "group", "text"),
                         ("expressivity", "expressivity", "i"), ("interactability", "interactability", "i"),
                         ("upper_bound", "upper bound", "i"), ("missed", "paths missed", "wrap")]
 ERROR_COLUMNS = [("series", "kernel", "text"), ("symmetry", "group", "text"), ("dtype", "dtype", "text"),
                  ("pass", "pass", "text"), ("cases", "cases", "i"), ("incorrect", "incorrect", "i"),
-                 ("max_rel_error", "max rel. error", "e"), ("max_equivariance_error", "max equiv. error", "e")]
-FAILURE_SUMMARY_COLUMNS = [("status", "status", "status"), ("kernel", "kernel", "text"), ("cases", "cases", "i"),
-                           ("reason", "reason", "wrap"), ("problems", "problems", "wrap")]
+                 ("max_rel_error", "max rel. error", "e"), ("max_equivariance_error", "max equiv. error", "e"),
+                 ("equivariance", "equivariance held to", "text")]
+FAILURE_SUMMARY_COLUMNS = [("status", "status", "status"), ("reason", "reason", "wrap"), ("cases", "cases", "i"),
+                           ("kernels", "kernels", "wrap"), ("problems", "problems", "wrap")]
 FAILURE_COLUMNS = [("status", "status", "status"), ("kernel", "kernel", "text"),
                    ("problem_label", "problem", "text"), ("pass", "pass", "text"), ("variant", "variant", "text"),
                    ("device", "device", "text"), ("reason", "reason", "wrap"), ("run_id", "run", "text")]
@@ -79,7 +80,7 @@ def tables_context(runs: Runs) -> dict[str, Any]:
 
 def figures_context(runs: Runs, baseline: str | None) -> dict[str, Any]:
     ok = runs.ok
-    palette = Palette(runs.cases["series"])
+    palette = Palette(runs.cases["series"], runs.cases["family"])
     speedup = []
     for machine, group in ok.groupby("machine", sort=True) if baseline else ():
         for pass_, table in tables.speedups(Runs(group, runs.manifests), baseline).items():

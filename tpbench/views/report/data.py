@@ -21,7 +21,7 @@ from tpbench.results.store import frame, open_run
 NUMERIC = ("median_ms", "iqr_ms", "min_ms", "mean_ms", "ci_low_ms", "ci_high_ms", "rel_ci", "n_samples",
            "batch", "threads", "rel_error", "equivariance_error", "flops", "bytes", "gflops_per_s",
            "gbytes_per_s", "arithmetic_intensity", "peak_memory_mb", "expressivity", "interactability",
-           "upper_bound", "build_s", "gate_s", "inner_loops")
+           "upper_bound", "build_s", "gate_s", "inner_loops", "peak_rss_mb")
 TEXT = ("kernel", "backend", "family", "operation", "symmetry", "layout", "effective_method", "problem_id",
         "problem_label", "problem_family", "dtype", "device", "pass", "variant", "status", "reason", "timer",
         "run_id")

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 from matplotlib.colors import Normalize
+from matplotlib.ticker import MaxNLocator
 
 from tpbench.spec import passes
 from tpbench.views.report.plotting import (MAX_PANELS, STYLE, Figure, Palette, encode, grid, integer_ticks, legend,
@@ -44,6 +45,8 @@ def panel_figure(panels, x, y, xlabel, ylabel, palette, logx, panel_by) -> str:
             if logx:
                 ax.set_xscale("log")
                 integer_ticks(ax, group[x])
+            else:  # degrees and counts: whole numbers only, never 1.25
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         legend(fig, axes)
         return encode(fig)
 

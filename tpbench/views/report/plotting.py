@@ -11,7 +11,6 @@ import base64
 import io
 import math
 from dataclasses import dataclass
-from itertools import cycle
 
 import matplotlib
 
@@ -44,13 +43,31 @@ def encode(fig) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-class Palette:
-    """One colour and marker per series, the same in every figure of a report."""
+MARKERS = "osD^vP*X<>h"
 
-    def __init__(self, series):
+
+class Palette:
+    """One hue per kernel family, a shade and a marker per kernel within it, the same in every figure.
+
+    With two dozen kernels, distinct colours run out and repeat; a family's
+    kernels sharing a hue reads as a handful of families at a glance, and the
+    marker tells the members apart.
+    """
+
+    def __init__(self, series, families=None):
+        series = list(series)
+        families = list(families) if families is not None else [""] * len(series)
+        self.family_of: dict[str, str] = {}
+        for s, f in zip(series, families):
+            self.family_of.setdefault(s, f if isinstance(f, str) else "")
         colors = plt.get_cmap("tab10").colors + plt.get_cmap("Dark2").colors
-        markers = cycle("osD^vP*X<>h")
-        self.style = {s: (colors[i % len(colors)], next(markers)) for i, s in enumerate(sorted(set(series)))}
+        self.style = {}
+        for i, family in enumerate(sorted(set(self.family_of.values()))):
+            members = sorted(s for s, f in self.family_of.items() if f == family)
+            base = colors[i % len(colors)]
+            for j, s in enumerate(members):
+                fade = 0.55 * j / (len(members) - 1) if len(members) > 1 else 0.0  # later members lighter
+                self.style[s] = (tuple(c + (1 - c) * fade for c in base), MARKERS[j % len(MARKERS)])
 
     def __call__(self, series):
         return self.style.get(series, ("grey", "o"))

@@ -12,30 +12,39 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tpbench.views.report.plotting import STYLE, Figure, Palette, encode, log_axis, plain, plt
+from tpbench.views.report.plotting import (MAX_PANELS, STYLE, Figure, Palette, encode, grid, legend, log_axis, plain,
+                                           plt)
 
 ROOFS = (("fp32_tflops", "FP32"), ("tf32_tflops", "TF32"))
 
 
 def roofline(cases: pd.DataFrame, manifests: dict[str, dict[str, Any]], palette: Palette) -> list[Figure]:
+    """One figure per run, one panel per kernel family (two dozen kernels in one panel are unreadable)."""
     data = cases.dropna(subset=["arithmetic_intensity", "gflops_per_s"])
     data = data[(data["arithmetic_intensity"] > 0) & (data["gflops_per_s"] > 0)]
     figures = []
     for run_id, group in data.groupby("run_id", sort=True):
+        families = sorted(group["family"].fillna("?").unique())[:MAX_PANELS]
+        device_peaks = peaks(manifests.get(run_id, {}))
         with plt.rc_context(STYLE):
-            fig, ax = plt.subplots(figsize=(9, 5), layout="constrained")
-            for series, points in group.groupby("series", sort=True):
-                color, marker = palette(series)
-                ax.scatter(points["arithmetic_intensity"], points["gflops_per_s"], color=color, marker=marker,
-                           s=14, alpha=0.8, label=plain(series))
-            has_roofs = draw_roofs(ax, group["arithmetic_intensity"], peaks(manifests.get(run_id, {})))
-            ax.set(xscale="log", yscale="log", xlabel="arithmetic intensity (FLOP/byte)",
-                   ylabel="achieved GFLOP/s", title=plain(f"{group['machine'].iloc[0]} · run {run_id}", 80))
-            log_axis(ax.xaxis)
-            log_axis(ax.yaxis)
-            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+            fig, axes = grid(len(families), width=4.6, height=3.6)
+            has_roofs = False
+            for ax, family in zip(axes, families):
+                members = group[group["family"].fillna("?") == family]
+                for series, points in members.groupby("series", sort=True):
+                    color, marker = palette(series)
+                    ax.scatter(points["arithmetic_intensity"], points["gflops_per_s"], color=color, marker=marker,
+                               s=14, alpha=0.8, label=plain(series))
+                has_roofs = draw_roofs(ax, group["arithmetic_intensity"], device_peaks) or has_roofs
+                ax.set(xscale="log", yscale="log", xlabel="FLOP/byte", ylabel="GFLOP/s", title=plain(family, 40))
+                ax.set_xlim(group["arithmetic_intensity"].min() / 2, group["arithmetic_intensity"].max() * 2)
+                ax.set_ylim(group["gflops_per_s"].min() / 2, group["gflops_per_s"].max() * 3)
+                log_axis(ax.xaxis)
+                log_axis(ax.yaxis)
+            legend(fig, axes)
             note = "" if has_roofs else " (no device peaks recorded: points only)"
-            figures.append(Figure(f"Roofline, run {run_id}{note}", encode(fig), "roofline chart"))
+            title = f"Roofline by kernel family on {group['machine'].iloc[0]}, run {run_id}{note}"
+            figures.append(Figure(title, encode(fig), "roofline chart per kernel family"))
     return figures
 
 

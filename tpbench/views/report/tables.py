@@ -91,16 +91,22 @@ def failures(runs: Runs) -> list[dict[str, Any]]:
 
 
 def failure_summary(runs: Runs) -> list[dict[str, Any]]:
-    """Untimed cases grouped by status, kernel and reason, with how many problems and passes each covers."""
+    """Untimed cases grouped by status and reason ("no valid path" once, not once per kernel),
+    with the kernels and problems each group covers."""
     bad = runs.cases[runs.cases["status"] != "ok"].fillna({"reason": ""})
     if bad.empty:
         return []
-    grouped = bad.groupby(["status", "kernel", "reason"], sort=False).agg(
-        cases=("status", "size"), problems=("problem_label", lambda s: ", ".join(sorted(set(map(str, s)))[:4])
-                                            + (" …" if s.nunique() > 4 else "")))
+
+    def listing(values, limit):
+        names = sorted(set(map(str, values)))
+        return ", ".join(names[:limit]) + (f" … ({len(names)} in all)" if len(names) > limit else "")
+
+    grouped = bad.groupby(["status", "reason"], sort=False).agg(
+        cases=("status", "size"), kernels=("kernel", lambda s: listing(s, 6)),
+        problems=("problem_label", lambda s: listing(s, 4)))
     order = {s: i for i, s in enumerate(("incorrect", "error", "timeout", "oom", "unavailable", "skipped"))}
     rows = grouped.reset_index().to_dict("records")
-    return sorted(rows, key=lambda r: (order.get(r["status"], 9), str(r["kernel"])))
+    return sorted(rows, key=lambda r: (order.get(r["status"], 9), -r["cases"]))
 
 
 def status_counts(runs: Runs) -> list[dict[str, Any]]:
@@ -119,10 +125,21 @@ def errors(runs: Runs) -> list[dict[str, Any]]:
     c = runs.cases.dropna(subset=["rel_error"], how="all")
     if c.empty:
         return []
+    tol = pd.to_numeric(c["tolerances"].map(lambda t: t.get("equivariance") if isinstance(t, dict) else None),
+                        errors="coerce")
+    exact = c["exactly_equivariant"] if "exactly_equivariant" in c else pd.Series(None, index=c.index)
+    # Runs from before the flag was recorded: an ok case above its equivariance tolerance was not gated on it.
+    measured = pd.to_numeric(c["equivariance_error"], errors="coerce")
+    approx = (exact == False) | (exact.isna() & (c["status"] == "ok") & (measured > tol))  # noqa: E712
+    c = c.assign(_tol=tol, _approx=approx)
     agg = c.groupby(["series", "symmetry", "dtype", "pass"], dropna=False).agg(
         cases=("status", "size"), incorrect=("status", lambda s: int((s == "incorrect").sum())),
-        max_rel_error=("rel_error", "max"), max_equivariance_error=("equivariance_error", "max"))
-    return agg.reset_index().fillna("").to_dict("records")
+        max_rel_error=("rel_error", "max"), max_equivariance_error=("equivariance_error", "max"),
+        tolerance=("_tol", "max"), approximate=("_approx", "any"))
+    agg["equivariance"] = [f"approximate: measured, not gated (exact kernels: {t:.0e})" if a
+                           else (f"≤ {t:.0e}" if t == t and t is not None else "")
+                           for a, t in zip(agg["approximate"], agg["tolerance"])]
+    return agg.reset_index().drop(columns=["tolerance", "approximate"]).fillna("").to_dict("records")
 
 
 def expressivity(runs: Runs) -> list[dict[str, Any]]:
@@ -138,7 +155,9 @@ def expressivity(runs: Runs) -> list[dict[str, Any]]:
 
 
 def memory(runs: Runs) -> list[dict[str, Any]]:
-    """Peak memory per correct case (largest first)."""
-    c = runs.ok.dropna(subset=["peak_memory_mb"])
-    cols = ["machine", "problem_label", "pass", "series", "peak_memory_mb", "median_ms"]
-    return c.sort_values("peak_memory_mb", ascending=False)[cols].to_dict("records")
+    """Peak memory per correct case, largest first: GPU memory above the baseline, or on a CPU the
+    case's peak resident memory (the isolated worker's ``VmHWM``)."""
+    c = runs.ok.dropna(subset=["peak_memory_mb", "peak_rss_mb"], how="all")
+    cols = ["machine", "problem_label", "pass", "series", "peak_memory_mb", "peak_rss_mb", "median_ms"]
+    order = c["peak_memory_mb"].fillna(c["peak_rss_mb"])
+    return c.assign(_order=order).sort_values("_order", ascending=False)[cols].to_dict("records")

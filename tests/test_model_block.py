@@ -127,3 +127,34 @@ def test_crystal_energy_invariant_and_forces_rotate():
     assert torch.allclose(E1, E0, rtol=1e-10, atol=0) and torch.allclose(F1, F0, rtol=1e-9, atol=1e-12)
     assert torch.allclose(E2, E0, rtol=1e-10, atol=0) and torch.allclose(F2, F0 @ R.T, rtol=1e-9, atol=1e-12)
     assert torch.allclose(F0.sum(0), torch.zeros(3, dtype=torch.float64), atol=1e-10)  # translation invariance: no net force
+
+
+def test_amdahl_prediction_from_measured_times():
+    from tpbench.metrics.block_prediction import amdahl, predictions
+
+    # baseline block 100 ms, 60 ms of it in the conv (stub block 40 ms); a conv twice as slow alone.
+    rows = {r.kernel: r for r in predictions({"base": 10.0, "slow": 20.0}, {"base": 100.0, "slow": 150.0}, 40.0, "base")}
+    assert rows["base"].predicted == pytest.approx(1.0) and rows["base"].fraction == pytest.approx(0.6)
+    assert rows["slow"].micro_ratio == pytest.approx(2.0) and rows["slow"].predicted == pytest.approx(1.6)
+    assert rows["slow"].block_ratio == pytest.approx(1.5) and rows["slow"].error == pytest.approx(1.6 / 1.5 - 1)
+    assert predictions({"base": 1.0}, {"base": 10.0}, 12.0, "base")[0].fraction == 0.0  # noisy stub: clamped
+    with pytest.raises(ValueError):
+        amdahl(1.5, 2.0)
+
+
+def test_restricted_reference_is_exact_on_its_atoms():
+    """The gate's shortcut: the energies of sampled atoms from the edges into them alone, gradients too."""
+    from tpbench.oracle.inputs import make_inputs
+
+    ref = reference_for("model_block", tiny("float64"))
+    gen = torch.Generator().manual_seed(3)
+    x = make_inputs(ref.native, 8, gen)
+    nodes = torch.tensor([0, 5, 7])
+    sub = ref.restricted(nodes)
+    assert 0 < len(sub.edges) < len(ref.senders)
+    xs = [x[0].requires_grad_(True), x[1][sub.edges], x[2]]
+    full, part = ref(*x)[nodes], sub(*xs)[nodes]
+    assert torch.allclose(full, part, rtol=1e-12, atol=0)
+    g_full = torch.autograd.grad(full.sum(), x[0])[0]
+    g_part = torch.autograd.grad(part.sum(), x[0])[0]
+    assert torch.allclose(g_full, g_part, rtol=1e-10, atol=1e-14)

@@ -10,6 +10,7 @@ kernel is judged by the same oracles its parts are, on the same graph.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -50,6 +51,19 @@ class ReferenceBlock(torch.nn.Module):
         self.avg = float(q["avg_neighbors"])
         self.native = Native(problem.in1, problem.out, problem.in2, "shared", sum(s for _, s in self.sizes),
                              rows=(n, len(senders), n))
+
+    def restricted(self, nodes: torch.Tensor) -> "ReferenceBlock":
+        """The reference over the edges into ``nodes`` (``.edges``: which): exact on those atoms' energies.
+
+        One message-passing step: ``e_i`` depends on atom ``i``, its senders and the edges into ``i`` only.
+        """
+        sub = copy.copy(self)
+        sub._modules = dict(self._modules)
+        sub._buffers = dict(self._buffers)
+        sub.conv = self.conv.restricted(nodes)
+        sub.edges = sub.conv.edges
+        sub.senders, sub.receivers = self.senders[sub.edges], self.receivers[sub.edges]
+        return sub
 
     def forward(self, nodes: torch.Tensor, shifts: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         W = split_weights(w, self.sizes)

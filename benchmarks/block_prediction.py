@@ -99,6 +99,7 @@ def main() -> None:
     ap.add_argument("--check-atoms", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=2, help="calls of each before timing (e3nn's TorchScript profiles)")
     ap.add_argument("--conv", action="append", help=f"conv kernels (default: {', '.join(CONVS)})")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -132,7 +133,7 @@ def main() -> None:
             stubbed.conv = StubConv(stubbed.senders, stubbed.receivers, p.batch, conv_p.out.dim)
             fns[("stub", name)] = (lambda m: lambda: energy_forces(m, pos, h, shifts, w))(stubbed)
         print(f"built {name} in {time.perf_counter() - t0:.1f} s")
-    for _ in range(2):  # warm-up: e3nn's TorchScript profiles its first calls
+    for _ in range(args.warmup):
         for fn in fns.values():
             fn()
     samples = {key: [] for key in fns}

@@ -158,3 +158,28 @@ def test_restricted_reference_is_exact_on_its_atoms():
     g_full = torch.autograd.grad(full.sum(), x[0])[0]
     g_part = torch.autograd.grad(part.sum(), x[0])[0]
     assert torch.allclose(g_full, g_part, rtol=1e-10, atol=1e-14)
+
+
+def test_graph_and_shifts_match_mace_torch():
+    """With mace-torch installed (optional): its radius graph of the crystal is the block's, edge vectors included."""
+    pytest.importorskip("mace", reason="mace-torch is optional (README: installed with --no-deps)")
+    import numpy as np
+    from mace import data, tools
+
+    from tpbench.spec.graphs import build_atoms
+
+    p = tiny("float64")
+    g = dict(p.graph)
+    graph = build_graph(g["structure"], int(g["reps"]), float(g["cutoff"]), g["order"])
+    config = data.config_from_atoms(build_atoms(g["structure"], int(g["reps"])))
+    item = data.AtomicData.from_config(config, z_table=tools.AtomicNumberTable([6]), cutoff=float(g["cutoff"]))
+    snd, rcv = item.edge_index.numpy()
+    vec = item.positions.numpy()[rcv] - item.positions.numpy()[snd] + item.shifts.numpy()
+
+    def canon(s, r, v):
+        rows = np.round(np.column_stack([s, r, v]), 8)
+        return rows[np.lexsort(rows.T[::-1])]
+
+    # MACE's edge_index is (sender, receiver) with vector r_receiver - r_sender + shift; tpbench's vector
+    # points from the receiver to the sender, so the same edge has the opposite vector.
+    assert np.allclose(canon(snd, rcv, -vec), canon(graph.senders, graph.receivers, graph.vectors), atol=1e-6)

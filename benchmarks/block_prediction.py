@@ -10,7 +10,8 @@ slow. Then, in float32, one interleaved round-robin run times, per kernel:
   and per-edge weights, as the block's backward needs);
 * block: energy + forces — ``E = sum_i e_i`` and its gradient with respect to positions and features
   (a layer after the first, whose features depend on the positions);
-* stub: the baseline block with its conv replaced by a near-free stub of the same output shape;
+* stub: the baseline block with its conv replaced by a near-free stub of the same output shape
+  (and, for where the rest goes, with its symmetric contraction stubbed instead);
 
 and prints :func:`tpbench.metrics.block_prediction.predictions` (median times; the machine is
 shared and drifts, so only ratios within this one run mean anything).
@@ -52,6 +53,17 @@ class StubConv(torch.nn.Module):
     def forward(self, x, y, w=None):
         msg = x[self.senders, :1] * y[:, :1] * w[:, :1]
         return msg.new_zeros(self.n, 1).index_add(0, self.receivers, msg).expand(self.n, self.d_out)
+
+
+class StubSC(torch.nn.Module):
+    """Same output shape as the symmetric contraction, almost no work: the first column, broadcast."""
+
+    def __init__(self, d_out: int):
+        super().__init__()
+        self.d_out = d_out
+
+    def forward(self, A, index=None, w=None):
+        return (A[:, :1] * w[:1]).expand(A.shape[0], self.d_out)
 
 
 def crystal(problem):
@@ -132,6 +144,9 @@ def main() -> None:
             stubbed = build_module(k, p, "cpu")
             stubbed.conv = StubConv(stubbed.senders, stubbed.receivers, p.batch, conv_p.out.dim)
             fns[("stub", name)] = (lambda m: lambda: energy_forces(m, pos, h, shifts, w))(stubbed)
+            no_sc = build_module(k, p, "cpu")
+            no_sc.sc = StubSC(part_problems(p)["sc"].out.dim)
+            fns[("stub-sc", name)] = (lambda m: lambda: energy_forces(m, pos, h, shifts, w))(no_sc)
         print(f"built {name} in {time.perf_counter() - t0:.1f} s")
     for _ in range(args.warmup):
         for fn in fns.values():
@@ -145,7 +160,9 @@ def main() -> None:
     med = {key: statistics.median(s) * 1e3 for key, s in samples.items()}
     micro = {n: med[("micro", n)] for n in blocks}
     block = {n: med[("block", n)] for n in blocks}
-    print(f"median of {args.rounds} interleaved rounds; baseline {BASELINE}; stub block {med[('stub', BASELINE)]:.1f} ms")
+    print(f"median of {args.rounds} interleaved rounds; baseline {BASELINE}: block {block[BASELINE]:.1f} ms, "
+          f"conv stubbed {med[('stub', BASELINE)]:.1f} ms, symmetric contraction stubbed "
+          f"{med[('stub-sc', BASELINE)]:.1f} ms (fraction in the SC: {1 - med[('stub-sc', BASELINE)] / block[BASELINE]:.2f})")
     print(format_table(predictions(micro, block, med[("stub", BASELINE)], BASELINE)))
 
 

@@ -142,6 +142,10 @@ def run_gate(kernel: Kernel, problem: Problem, module: torch.nn.Module, device: 
         from tpbench.oracle.conv_gate import run_conv_gate
 
         return run_conv_gate(kernel, problem, module, device, passes, seed)
+    if problem.op == "model_block":  # energies of a whole graph: its own gate
+        from tpbench.oracle.block_gate import run_block_gate
+
+        return run_block_gate(kernel, problem, module, device, passes, seed)
     result = GateResult(tolerances=dict(TOLERANCES[problem.dtype]))
     tol = result.tolerances
     dtype = torch_dtype(problem.dtype)
@@ -217,6 +221,11 @@ def recheck(kernel: Kernel, problem: Problem, module: torch.nn.Module, device: s
         from tpbench.oracle.conv_gate import run_conv_gate
 
         status, reason = run_conv_gate(kernel, problem, module, device, [pass_], seed).verdict(pass_)
+        return None if status == "ok" else f"after timing: {reason}"
+    if problem.op == "model_block":  # the block gate again, on the timed graph
+        from tpbench.oracle.block_gate import run_block_gate
+
+        status, reason = run_block_gate(kernel, problem, module, device, [pass_], seed).verdict(pass_)
         return None if status == "ok" else f"after timing: {reason}"
     tol = TOLERANCES[problem.dtype]
     native = kernel.native(problem)

@@ -45,6 +45,10 @@ Operations
     The SO(2) convolution of eSCN (:mod:`tpbench.oracle.references.so2`): per edge,
     sender features ``irreps_in1`` and the edge vector (``irreps_in2 = 1x1o``)
     → ``irreps_out``, per-edge weights per ``|m| <= m_max``; param ``m_max``.
+``model_block``
+    One MACE-architecture layer on a radius graph, per-atom energies out
+    (:mod:`tpbench.spec.model_block`): inputs positions ⊕ features (``N``),
+    edge shifts (``E``), one shared weight vector.
 
 Weights are always passed to a kernel as an input tensor — shape
 ``(weight_numel,)`` when ``weights == "shared"`` and ``(batch, weight_numel)``
@@ -65,11 +69,13 @@ from e3nn import o3
 from tpbench.spec.errors import UserError
 from tpbench.spec.precision import DTYPES
 
-OPERATIONS = ("tp", "linear", "gate", "conv", "sh", "symmetric_contraction", "so2_conv")
+OPERATIONS = ("tp", "linear", "gate", "conv", "sh", "symmetric_contraction", "so2_conv", "model_block")
+GRAPH_OPERATIONS = ("conv", "model_block")  # a graph baked in: part of the id
 # Parameters that change the math of an operation beyond its irreps; part of its id.
 CANONICAL_PARAMS: dict[str, tuple[str, ...]] = {
     "symmetric_contraction": ("correlation", "num_elements", "sorted"),
     "so2_conv": ("m_max",),
+    "model_block": ("config", "mul", "L_hidden", "L_sh", "correlation", "radial", "bessel", "avg_neighbors"),
 }
 CONNECTIONS = ("full", "channelwise", "fully_connected")
 WEIGHT_MODES = ("none", "shared", "per-sample")
@@ -114,8 +120,8 @@ class Problem:
             raise UserError(f"batch must be positive, got {self.batch}")
         if self.op in ("tp", "conv") and self.irreps_in2 is None:
             raise UserError(f"a {'tensor product' if self.op == 'tp' else 'convolution'} needs irreps_in2")
-        if (self.op == "conv") != bool(self.graph):
-            raise UserError("a convolution needs a graph, and only a convolution has one")
+        if (self.op in GRAPH_OPERATIONS) != bool(self.graph):
+            raise UserError("a convolution or model block needs a graph, and only those have one")
         missing = [k for k in CANONICAL_PARAMS.get(self.op, ()) if k not in dict(self.params)]
         if missing:
             raise UserError(f"operation {self.op!r} needs the parameters {', '.join(missing)}")

@@ -25,6 +25,7 @@ family                 problem
 ``conv-model``         ``model(name)`` (channelwise ones) per edge of a radius graph (:mod:`tpbench.spec.conv`)
 ``conv-mimo``          ``mimo(L)`` (full TP, no weights) per edge: CG, Gaunt and matrix kernels side by side
 ``sh``                 spherical harmonics ``s2(L)`` of ``batch`` edge vectors
+``model_block(config)``  a MACE-architecture layer (SH, radial MLP, conv, SC, linears) on a radius graph
 =====================  ==============================================================
 
 The published model layers (OpenEquivariance's lists) are :data:`MODEL_SHAPES`.
@@ -243,6 +244,14 @@ def sh(L: int, batch: int = 100_000, dtype: str = "float32") -> Problem:
     return Problem("sh", "1x1o", s2(L), batch=batch, dtype=dtype, family="sh", params=(("L", L),))
 
 
+def model_block(config: str, structure: str = "diamond", atoms: int = 512, cutoff: float = 5.0,
+                order: str = "receiver", dtype: str = "float32") -> Problem:
+    """One MACE-architecture layer on a radius graph, energy out (:mod:`tpbench.spec.model_block`)."""
+    from tpbench.spec.model_block import model_block as block
+
+    return block(config, structure, atoms, cutoff, order, dtype)
+
+
 FAMILIES: dict[str, Callable[..., Problem]] = {
     "siso": siso,
     "simo": simo,
@@ -262,6 +271,7 @@ FAMILIES: dict[str, Callable[..., Problem]] = {
     "so2_conv": so2_conv,
     "symmetric_contraction": symmetric_contraction,
     "symmetric_contraction_model": symmetric_contraction_model,
+    "model_block": model_block,
 }
 
 

@@ -1,0 +1,120 @@
+"""mace-torch next to the tpbench model block: energy + forces on the same crystal (not a test).
+
+Needs mace-torch (optional; see the README: installed with ``--no-deps`` over tpbench's e3nn).
+Builds ``mace.modules.MACE`` with the block's config (hidden irreps, harmonics to l = 3,
+correlation 3, r_max = the graph's cutoff, 8 Bessel functions, radial MLP [64, 64, 64],
+one element, random weights) and times, interleaved in one run, energy + forces of:
+
+* MACE with one interaction (its first layer: a scalar ``128x0e`` node input, then the
+  product basis to the hidden irreps), and with two (the second layer takes the hidden irreps);
+* the tpbench block ``block+conv-e3nn+torch-sc+sh-e3nn`` (a layer with hidden-irreps input).
+
+Not compared in float64: MACE's weights live in other bases (e3nn's normalised
+``FullyConnectedNet`` activations, its own symmetric-contraction basis), it adds a residual
+skip TP, species embeddings and a readout per layer, and its first layer's input is scalar. So
+the numbers say where the block sits next to a real MACE layer, not that they compute the same.
+
+Usage: ``python benchmarks/mace_crosscheck.py --config mace-mp-small --atoms 512 --rounds 5``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from tpbench.kernel import build_module
+from tpbench.spec.graphs import build_atoms, reps_for
+from tpbench.spec.model_block import BLOCK_CONFIGS, model_block
+
+from block_prediction import crystal, energy_forces, kernels  # noqa: E402  (same folder)
+
+
+def mace_model(config: str, r_max: float, interactions: int):
+    from e3nn import o3
+    from mace import modules
+
+    mul, L_hidden, L_sh, nu, radial, bessel = BLOCK_CONFIGS[config]
+    hidden = "+".join(f"{mul}x{l}{'e' if l % 2 == 0 else 'o'}" for l in range(L_hidden + 1))
+    return modules.MACE(
+        r_max=r_max, num_bessel=bessel, num_polynomial_cutoff=5, max_ell=L_sh,
+        interaction_cls=modules.interaction_classes["RealAgnosticResidualInteractionBlock"],
+        interaction_cls_first=modules.interaction_classes["RealAgnosticInteractionBlock"],
+        num_interactions=interactions, num_elements=1, hidden_irreps=o3.Irreps(hidden),
+        MLP_irreps=o3.Irreps("16x0e"), atomic_energies=np.zeros(1), avg_num_neighbors=86.0,
+        atomic_numbers=[6], correlation=nu, gate=torch.nn.functional.silu,
+        radial_MLP=[radial] * 3)
+
+
+def mace_batch(structure: str, atoms: int, r_max: float):
+    from mace import data, tools
+    from torch_geometric.batch import Batch  # mace vendors torch_geometric as mace.tools.torch_geometric
+
+    config = data.config_from_atoms(build_atoms(structure, reps_for(structure, atoms)))
+    item = data.AtomicData.from_config(config, z_table=tools.AtomicNumberTable([6]), cutoff=r_max)
+    return Batch.from_data_list([item])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", default="mace-mp-small")
+    ap.add_argument("--atoms", type=int, default=512)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    try:
+        import mace  # noqa: F401
+    except ImportError:
+        raise SystemExit("mace-torch is not installed (optional; see the README)")
+    torch.set_num_threads(args.threads)
+    p = model_block(args.config, "diamond", args.atoms)
+    r_max = float(dict(p.graph)["cutoff"])
+    try:
+        batch = mace_batch("diamond", args.atoms, r_max)
+    except ImportError:
+        from mace.tools.torch_geometric.batch import Batch
+        from mace import data, tools
+
+        config = data.config_from_atoms(build_atoms("diamond", reps_for("diamond", args.atoms)))
+        batch = Batch.from_data_list([data.AtomicData.from_config(
+            config, z_table=tools.AtomicNumberTable([6]), cutoff=r_max)])
+    print(f"{args.config}: {p.batch} atoms; MACE graph {batch.edge_index.shape[1]} edges, "
+          f"tpbench graph {dict(p.graph)['edges']} edges; {torch.get_num_threads()} threads")
+
+    fns = {}
+    for n in (1, 2):
+        model = mace_model(args.config, r_max, n).float()
+        d = batch.to_dict()
+
+        def run(model=model, d=d):
+            out = model(dict(d), training=False, compute_force=True)
+            return out["energy"], out["forces"]
+        fns[f"mace-torch, {n} interaction{'s' * (n > 1)}"] = run
+    block = kernels(["conv-e3nn"])["conv-e3nn"]
+    module = build_module(block, p, "cpu")
+    pos, shifts = crystal(p)
+    gen = torch.Generator().manual_seed(1)
+    native = block.native(p)
+    h = torch.randn(len(pos), native.irreps_in1.dim - 3, generator=gen).float()
+    w = torch.randn(native.weight_numel, generator=gen).float()
+    fns[block.name] = lambda: energy_forces(module, pos.float(), h, shifts.float(), w)
+    for _ in range(2):
+        for fn in fns.values():
+            fn()
+    samples = {k: [] for k in fns}
+    for _ in range(args.rounds):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            samples[k].append(time.perf_counter() - t0)
+    base = statistics.median(samples[block.name])
+    print(f"energy + forces, median of {args.rounds} interleaved rounds (shared CPU):")
+    for k, s in samples.items():
+        print(f"  {k:<45} {statistics.median(s) * 1e3:9.1f} ms  {statistics.median(s) / base:5.2f}x the block")
+
+
+if __name__ == "__main__":
+    main()

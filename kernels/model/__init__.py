@@ -1,0 +1,1 @@
+"""MACE-architecture model blocks built from registered kernels."""

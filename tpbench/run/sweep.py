@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from tpbench.run.case import Case, now
-from tpbench.run.runner import Runner
+from tpbench.run.runner import Runner, skip_reason
 from tpbench.run.worker import IsolatedRunner, WorkerConfig
 from tpbench.spec.passes import sort_passes
 
@@ -43,7 +43,8 @@ def sweep(runner: Runner, cases: list[Case], progress: bool = True, stream=None)
         for done_count, case in enumerate(bar, 1):
             bar.set_description(case.label[:70])
             passes = sort_passes(passes_of[(case.kernel.name, case.problem.id)])
-            record = pool.run(case, passes) if pool is not None else runner.run_case(case, passes)
+            in_worker = pool is not None and not must_skip(case)
+            record = pool.run(case, passes) if in_worker else runner.run_case(case, passes)
             record["finished_at"] = now()
             runner.store.append(record)
             if progress and not tty and (done_count % LOG_EVERY == 0 or done_count == len(todo)):
@@ -53,6 +54,20 @@ def sweep(runner: Runner, cases: list[Case], progress: bool = True, stream=None)
             pool.close()
         runner.release()
     return len(todo)
+
+
+def must_skip(case: Case) -> bool:
+    """Whether the case will not run (unavailable, skipped): its record is made here, no worker round trip.
+
+    Most cases of a broad suite are such (a kernel that does not compute the
+    problem), and sending each to the worker cost the quick suite ~30 s.
+    ``available``/``supports`` are plain Python; one that raises is left to
+    the worker, which records the error with the case's identity.
+    """
+    try:
+        return skip_reason(case) is not None
+    except Exception:
+        return False
 
 
 def worker_config(runner: Runner) -> WorkerConfig:

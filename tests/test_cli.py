@@ -268,3 +268,15 @@ def test_a_suite_for_another_device_needs_yes(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "run", "--suite", "gpu-smoke", "--device", "cpu", "--out", str(tmp_path),
                            "--dry-run")
     assert code == 0 and "cases" in out
+
+
+def test_warnings_are_one_line_without_source(capsys, tmp_path, tiny_suite):
+    code, _, err = run_cli(capsys, "run", "--suite", str(tiny_suite), "--out", str(tmp_path), "--no-progress",
+                           "--filter", "pass=fwd", "--no-isolate", "--no-metrics")
+    assert code == 0, err
+    [cases] = list(tmp_path.glob("*/cases.jsonl"))
+    with open(cases, "a") as f:
+        f.write("not json at all\n")
+    code, out, err = run_cli(capsys, "show", str(cases.parent))
+    assert code == 0 and "best" in out
+    assert err.splitlines() == [f"tpbench: warning: {cases}:5: unreadable line skipped (Expecting value)"]

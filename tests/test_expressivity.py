@@ -183,3 +183,19 @@ def test_cli_bad_input_is_one_line_and_exit_2(args, words):
     result = CliRunner().invoke(command, args)
     assert result.exit_code == 2
     assert words in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_kernels_verified_equal_share_one_measurement(tmp_path):
+    problem = mimo_ap(1)
+    shared = [expressivity_record(KERNELS[n], problem, cache_dir=tmp_path, verified=True)
+              for n in ("torch-cg", "e3nn-cg-full")]
+    own = expressivity_record(KERNELS["e3nn-cg-full"], problem)  # measured on the kernel itself
+    assert shared[0] == shared[1] and shared[1]["measured_on"] == "torch-cg"
+    assert own["measured_on"] == "e3nn-cg-full"
+    assert {k: own[k] for k in ("expressivity", "interactability", "paths_missed")} == {
+        k: shared[1][k] for k in ("expressivity", "interactability", "paths_missed")}
+    assert len(list(tmp_path.glob("op-cg-*.json"))) == 1
+    # Another operation (Gaunt: fewer couplings) is never handed the CG kernels' ranks.
+    if "gaunt-grid" in KERNELS:
+        gaunt = expressivity_record(KERNELS["gaunt-grid"], problem, cache_dir=tmp_path, verified=True)
+        assert gaunt["measured_on"] == "gaunt-grid" and gaunt["expressivity"] < shared[0]["expressivity"]

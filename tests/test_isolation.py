@@ -210,3 +210,61 @@ def test_ctrl_c_with_isolation_prints_one_line(tmp_path, tiny_suite):
     lines = [line for line in err.splitlines() if line.strip()]
     assert "Traceback" not in err and len(lines) == 2, err  # the run's header, then one line
     assert "--resume" in lines[1]
+
+
+FLAKY = textwrap.dedent('''
+    import os
+    import signal
+
+    import torch
+
+    import tpbench
+    from tpbench.oracle.references.cg import ReferenceCG
+    from tpbench.spec.paths import tp_paths
+
+    MARK = os.path.join(os.path.dirname(__file__), "crashed-once")
+
+
+    class _CrashOnce(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *inputs):
+            if not os.path.exists(MARK):
+                open(MARK, "w").close()
+                os.kill(os.getpid(), signal.SIGSEGV)
+            return self.inner(*inputs)
+
+
+    class Flaky(tpbench.Kernel):
+        name, family, backend = "test-flaky", "cg", "torch"
+
+        def build(self, problem, device, dtype):
+            return _CrashOnce(ReferenceCG(tp_paths(problem), problem.weights).to(device=device, dtype=dtype))
+''')
+
+
+def test_resume_keeps_a_worker_killing_case_unless_asked_to_retry(tmp_path):
+    from tpbench.results.store import read_run_cases
+
+    path = tmp_path / "flaky.py"
+    path.write_text(FLAKY)
+    [flaky] = load_kernel_file(path)
+    good = Registry.default().get("e3nn-cg-full")
+    problem = make_problem("mimo", L=1, batch=16)
+    cases = [Case(problem, k, "fwd", "eager", "cpu") for k in (flaky, good)]
+    store = RunStore.create(tmp_path / "run", {"suite": "test"})
+
+    def again(retry):
+        runner = Runner(store, TIMING, isolate=True, kernel_files=[str(path)], telemetry=False)
+        return run_sweep(runner, cases, progress=False, retry=retry)
+
+    assert again(False) == 2
+    assert [r["status"] for r in store.records()] == ["error", "ok"]
+    assert again(False) == 0  # a resumed run does not crash on it again
+    assert again(True) == 1  # --retry: only the failed case, and now it passes
+    records = read_run_cases(store.dir)
+    assert [(r["kernel"], r["status"], r.get("retry", False)) for r in records] == [
+        ("test-flaky", "ok", True), ("e3nn-cg-full", "ok", False)]
+    assert len(store.cases_path.read_text().splitlines()) == 3  # the failure stays in the file, superseded

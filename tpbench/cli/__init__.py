@@ -47,7 +47,24 @@ def _register() -> None:
 _register()
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line on stderr, ``tpbench: warning: ...``: Python's default prints the
+    warning's source file and line of code, which mean nothing to a user."""
+    text = " ".join(str(message).split())
+    name = category.__name__
+    click.echo(f"tpbench: warning: {text}" + ("" if name in _OWN_WARNINGS else f" ({name})"), err=True)
+
+
+_OWN_WARNINGS = {"ResultsWarning", "UserWarning"}
+
+
 def main(argv: list[str] | None = None) -> None:
+    import warnings
+
+    warnings.showwarning = _one_line_warning
+    # matplotlib's layout engines warn when a figure cannot be fitted perfectly (long kernel names);
+    # the figure is still written, and the warning tells a reader of the report nothing.
+    warnings.filterwarnings("ignore", message=r".*(constrained|tight)[ _]layout", category=UserWarning)
     try:
         rv = cli.main(args=argv, prog_name="tpbench", standalone_mode=False)
     except UserError as exc:

@@ -533,13 +533,37 @@ def cache_key(kernel: Kernel, problem: Problem) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", kernel.name) + "-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def expressivity_record(kernel: Kernel, problem: Problem, cache_dir: str | Path | None = None) -> dict:
+def function_key(kernel: Kernel, problem: Problem) -> str:
+    """What a kernel that passed the gate computes, as far as the metrics can tell: its operation,
+    symmetry and native irreps, paths and weights on the problem's math.
+
+    Kernels that share it and passed the gate against the same float64 reference
+    compute one function of their inputs and weights (up to the weight order the
+    gate maps): the gate's random point, by the Schwartz–Zippel lemma, tells two
+    different polynomial maps apart with probability one. So its ranks are measured
+    once, on the first such kernel, and shared.
+    """
+    math_part = {k: v for k, v in problem.canonical().items() if k not in ("batch", "dtype")}
+    native = kernel.native(problem)
+    text = json.dumps({"operation": kernel.operation, "symmetry": kernel.symmetry, "bilinear": kernel.bilinear,
+                       "native": [str(native.irreps_in1), str(native.irreps_in2), str(native.irreps_out),
+                                  native.weights, native.weight_numel, list(native.path_labels),
+                                  native.index_range],
+                       "problem": math_part, "version": METHOD_VERSION}, sort_keys=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", kernel.operation)
+    return f"op-{name}-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def expressivity_record(kernel: Kernel, problem: Problem, cache_dir: str | Path | None = None,
+                        verified: bool = False) -> dict:
     """Plain JSON record of :func:`expressivity`, computed once per (kernel, problem math).
 
-    Cached in memory, and in ``cache_dir/<key>.json`` when given. A kernel that
+    With ``verified`` (the kernel passed the correctness gate), once per
+    :func:`function_key` instead, and ``measured_on`` names the kernel it was
+    measured on. Cached in memory, and in ``cache_dir/<key>.json`` when given. A kernel that
     raises gives ``status: "error"`` with the exception as ``reason`` (not cached on disk).
     """
-    key = cache_key(kernel, problem)
+    key = function_key(kernel, problem) if verified else cache_key(kernel, problem)
     path = Path(cache_dir) / f"{key}.json" if cache_dir is not None else None
     if key not in _MEMORY and path is not None and path.exists():
         _MEMORY[key] = json.loads(path.read_text())
@@ -548,7 +572,9 @@ def expressivity_record(kernel: Kernel, problem: Problem, cache_dir: str | Path 
             record = dataclasses.asdict(expressivity(kernel, problem))
         except Exception as exc:  # noqa: BLE001  (one broken kernel must not stop a run)
             record = dataclasses.asdict(Expressivity("error", f"{type(exc).__name__}: {exc}"))
-        _MEMORY[key] = record
+        if record["status"] == "error" and verified:  # a failure is this kernel's, never shared
+            return expressivity_record(kernel, problem, cache_dir)
+        _MEMORY[key] = {**record, "measured_on": kernel.name}
     if path is not None and not path.exists() and _MEMORY[key]["status"] != "error":
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(_MEMORY[key], indent=1))
@@ -577,14 +603,15 @@ RUNNER_MAX_PAIRS = 2500  # mimo(6): 49 · 49
 
 
 def runner_fields(kernel: Kernel, problem: Problem, cache_dir: str | Path | None = None,
-                  max_pairs: int = RUNNER_MAX_PAIRS) -> dict:
-    """The expressivity fields a case record carries (see the README's results schema)."""
+                  max_pairs: int = RUNNER_MAX_PAIRS, verified: bool = False) -> dict:
+    """The expressivity fields a case record carries (see the README's results schema);
+    ``verified``: the case passed the gate, so a measurement may be shared (:func:`function_key`)."""
     pairs = problem.in1.dim * (problem.in2.dim if problem.in2 is not None else 1)
     if problem.op == "tp" and kernel.bilinear and pairs > max_pairs:
         record = {"status": "n/a", "reason": f"not computed during runs above {max_pairs} basis pairs "
                   f"({pairs} here): use `tpbench metrics`", "upper_bound": None}
     else:
-        record = expressivity_record(kernel, problem, cache_dir)
+        record = expressivity_record(kernel, problem, cache_dir, verified)
     return {
         "expressivity": record.get("expressivity"),
         "interactability": record.get("interactability"),
@@ -593,4 +620,5 @@ def runner_fields(kernel: Kernel, problem: Problem, cache_dir: str | Path | None
         "expressivity_status": record.get("status"),
         "expressivity_reason": record.get("reason") or None,
         "expressivity_s": record.get("seconds"),
+        "expressivity_measured_on": record.get("measured_on"),
     }

@@ -68,23 +68,38 @@ class RunStore:
         return require_manifest(self.dir)
 
     def _repair_tail(self) -> None:
+        """Drop a half-written last line (a run killed mid-write). Reads one byte when the file is
+        whole: this runs before every append, and reading the whole file made a run quadratic."""
         path = self.cases_path
-        if not path.exists():
+        try:
+            with open(path, "rb") as f:
+                if f.seek(0, os.SEEK_END) == 0:
+                    return
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) == b"\n":
+                    return
+        except FileNotFoundError:
             return
         data = path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            cut = data.rfind(b"\n") + 1
-            with open(path, "r+b") as f:
-                f.truncate(cut)
-            warnings.warn(f"{path}: dropped a truncated last line (a run stopped mid-write)", ResultsWarning)
+        cut = data.rfind(b"\n") + 1
+        with open(path, "r+b") as f:
+            f.truncate(cut)
+        warnings.warn(f"{path}: dropped a truncated last line (a run stopped mid-write)", ResultsWarning)
 
     def append(self, record: dict[str, Any]) -> None:
         """Write one finished case durably."""
-        line = json.dumps({"schema": SCHEMA_VERSION, **record}, default=_jsonable, allow_nan=True)
+        self.append_many([record])
+
+    def append_many(self, records: list[dict[str, Any]]) -> None:
+        """Write finished cases durably, with one ``fsync`` for all of them."""
+        if not records:
+            return
+        text = "".join(json.dumps({"schema": SCHEMA_VERSION, **r}, default=_jsonable, allow_nan=True) + "\n"
+                       for r in records)
         self._repair_tail()
         self.cases_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.cases_path, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
 
@@ -92,26 +107,40 @@ class RunStore:
         """Every case of the run, shards included."""
         return read_run_cases(self.dir)
 
-    def done_keys(self) -> set[str]:
-        return {case_key(r) for r in self.records()}
+    def done_keys(self, retry: bool = False) -> set[str]:
+        """Keys of the cases already recorded; with ``retry``, failed ones (:data:`RETRYABLE`) are not done."""
+        return {case_key(r) for r in self.records() if not (retry and r.get("status") in RETRYABLE)}
+
+    def failed_keys(self) -> set[str]:
+        return {case_key(r) for r in self.records() if r.get("status") in RETRYABLE}
 
 
 def shard_files(directory: str | os.PathLike) -> list[Path]:
     return sorted((Path(directory) / SHARDS).glob("*.jsonl"))
 
 
+RETRYABLE = ("error", "timeout", "oom")  # statuses `tpbench run --resume --retry` runs again
+
+
 def read_run_cases(directory: str | os.PathLike) -> list[dict[str, Any]]:
-    """``cases.jsonl`` and every shard file of a run, each case once (the first record of a key wins)."""
+    """``cases.jsonl`` and every shard file of a run, each case once.
+
+    The first record of a key wins, except that a record marked ``retry`` (written by
+    ``--resume --retry``) replaces an earlier failed one (:data:`RETRYABLE`).
+    """
     directory = Path(directory)
-    seen, out = set(), []
+    position: dict[str, int] = {}
+    out: list[dict[str, Any]] = []
     for path in [directory / CASES, *shard_files(directory)]:
         if not path.exists():
             continue
         for record in read_cases(path):
             key = case_key(record)
-            if key not in seen:
-                seen.add(key)
+            if key not in position:
+                position[key] = len(out)
                 out.append(record)
+            elif record.get("retry") and out[position[key]].get("status") in RETRYABLE:
+                out[position[key]] = record
     return out
 
 

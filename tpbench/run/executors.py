@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 from tpbench.results.store import RunStore
 from tpbench.run.case import Case, base_record, now
+from tpbench.run.sweep import pending
 from tpbench.run.worker import TaskRunner, WorkerConfig, task_of
 from tpbench.spec.errors import UserError
 from tpbench.spec.passes import sort_passes
@@ -87,8 +88,8 @@ def ray_slots(ray, device: str, threads: int, workers: int | None) -> RaySlots:
 
 def ray_sweep(store: RunStore, cases: list[Case], config: WorkerConfig, device: str, *,
               address: str | None = None, workers: int | None = None, progress: bool = True,
-              extra_metrics: Callable[[Case], dict[str, Any]] | None = None) -> int:
-    """Run every case not yet in ``store`` on Ray; return how many ran."""
+              extra_metrics: Callable[[Case, bool], dict[str, Any]] | None = None, retry: bool = False) -> int:
+    """Run every case not yet in ``store`` on Ray (with ``retry``, failed ones again); return how many ran."""
     ray = require("ray", "ray")
     from tqdm import tqdm
 
@@ -99,8 +100,7 @@ def ray_sweep(store: RunStore, cases: list[Case], config: WorkerConfig, device: 
                                                        "_node_ip_address": "127.0.0.1"}
         ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **kwargs)
     try:
-        done = store.done_keys()
-        todo = [c for c in cases if c.key not in done]
+        todo, retried = pending(store, cases, retry)
         passes_of: dict[tuple[str, str], list[str]] = {}
         for c in cases:
             passes_of.setdefault((c.kernel.name, c.problem.id), []).append(c.pass_)
@@ -129,13 +129,13 @@ def ray_sweep(store: RunStore, cases: list[Case], config: WorkerConfig, device: 
             try:
                 record = {**base_record(case), **ray.get(ref)}  # the identity, whatever happened there
                 if extra_metrics is not None and "errors" in record:
-                    record.update(extra_metrics(case))
+                    record.update(extra_metrics(case, record.get("status") == "ok"))
             except ray.exceptions.RayError as exc:  # the actor died with the case: that case's error only
                 record = base_record(case)
                 record.update(status="error", reason=f"Ray worker died running the case: {type(exc).__name__}: "
                                                      f"{str(exc).splitlines()[0][:500]}")
                 actors[slot] = actor_class.remote(config)
-            record.update(executor="ray", finished_at=now())
+            record.update(executor="ray", finished_at=now(), **({"retry": True} if case.key in retried else {}))
             store.append(record)
             bar.update(1)
             bar.set_description(case.label[:70])

@@ -94,7 +94,7 @@ class Runner:
     """Runs cases one by one; every finished case is appended to the store."""
 
     def __init__(self, store: RunStore | None, timing: dict[str, Any] | None = None, seed: int = 0,
-                 extra_metrics: Callable[[Case], dict[str, Any]] | None = None, *,
+                 extra_metrics: Callable[[Case, bool], dict[str, Any]] | None = None, *,
                  timer: str | None = None, peaks: dict[str, Any] | None = None, telemetry: bool = True,
                  isolate: bool = False, timeout_s: float = 300.0, kernel_files: Iterable[str] = ()):
         self.store = store
@@ -158,7 +158,7 @@ class Runner:
         )
         status, reason = gate.verdict(case.pass_)
         if self.extra_metrics is not None:
-            record.update(self.extra_metrics(case))
+            record.update(self.extra_metrics(case, status == "ok"))
         if status != "ok":
             record.update(status=status, reason=reason)
             return record

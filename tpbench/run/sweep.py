@@ -19,11 +19,25 @@ from tpbench.spec.passes import sort_passes
 LOG_EVERY = 50
 
 
-def sweep(runner: Runner, cases: list[Case], progress: bool = True, stream=None) -> int:
+def pending(store, cases: list[Case], retry: bool = False) -> tuple[list[Case], set[str]]:
+    """The cases of ``cases`` not yet in ``store``, and the keys among them to mark as retries.
+
+    A case that failed (error, timeout, oom — a kernel that killed its worker, say)
+    is done like any other, so a resumed run does not crash on it again; with
+    ``retry`` it is run once more and its new record replaces the failure.
+    """
+    retried = store.failed_keys() if retry else set()
+    done = store.done_keys(retry=retry)
+    return [c for c in cases if c.key not in done], retried
+
+
+def sweep(runner: Runner, cases: list[Case], progress: bool = True, stream=None, *, retry: bool = False,
+          pool: IsolatedRunner | None = None) -> int:
     """Run every case not already in ``runner.store``; return how many ran.
 
     Progress goes to ``stream`` (stderr): a tqdm bar on a terminal; elsewhere (a log file, CI)
     one plain line every :data:`LOG_EVERY` cases and at the end, not a bar redrawn hundreds of times.
+    ``pool``: a worker started early (:meth:`IsolatedRunner.prestart`) for an isolated runner.
     """
     import sys
 
@@ -32,24 +46,34 @@ def sweep(runner: Runner, cases: list[Case], progress: bool = True, stream=None)
     stream = stream or sys.stderr
     tty = bool(getattr(stream, "isatty", lambda: False)())
 
-    done = runner.store.done_keys()
-    todo = [c for c in cases if c.key not in done]
+    todo, retried = pending(runner.store, cases, retry)
     passes_of: dict[tuple[str, str], set[str]] = {}
     for c in cases:
         passes_of.setdefault((c.kernel.name, c.problem.id), set()).add(c.pass_)
     bar = tqdm(todo, disable=not (progress and tty), unit="case", dynamic_ncols=True, mininterval=1.0, file=stream)
-    pool = worker_pool(runner) if runner.isolate else None
+    if runner.isolate:
+        pool = pool or IsolatedRunner(None)
+        pool.configure(worker_config(runner), runner.timeout_s, runner.extra_metrics)
+    # Records of cases that did not run wait for the next case that did: a broad suite has
+    # thousands, and an fsync each cost seconds. Losing them to a crash costs nothing.
+    unwritten: list[dict] = []
     try:
         for done_count, case in enumerate(bar, 1):
             bar.set_description(case.label[:70])
             passes = sort_passes(passes_of[(case.kernel.name, case.problem.id)])
-            in_worker = pool is not None and not must_skip(case)
-            record = pool.run(case, passes) if in_worker else runner.run_case(case, passes)
+            skip = must_skip(case)
+            record = pool.run(case, passes) if runner.isolate and not skip else runner.run_case(case, passes)
             record["finished_at"] = now()
-            runner.store.append(record)
+            if case.key in retried:
+                record["retry"] = True
+            unwritten.append(record)
+            if not skip or len(unwritten) >= LOG_EVERY * 10:
+                runner.store.append_many(unwritten)
+                unwritten = []
             if progress and not tty and (done_count % LOG_EVERY == 0 or done_count == len(todo)):
                 print(f"{done_count}/{len(todo)} cases done", file=stream, flush=True)
     finally:
+        runner.store.append_many(unwritten)
         if pool is not None:
             pool.close()
         runner.release()
@@ -75,8 +99,3 @@ def worker_config(runner: Runner) -> WorkerConfig:
     return WorkerConfig(timing={**runner.timing, "timer": runner.timer}, seed=runner.seed,
                         threads=torch.get_num_threads(), kernel_files=runner.kernel_files,
                         peaks=runner.peaks, telemetry=runner.telemetry)
-
-
-def worker_pool(runner: Runner) -> IsolatedRunner:
-    """A worker that runs cases exactly as ``runner`` would, in another process."""
-    return IsolatedRunner(worker_config(runner), runner.timeout_s, extra_metrics=runner.extra_metrics)

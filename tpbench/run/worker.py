@@ -26,9 +26,11 @@ and the next case starts a fresh worker. The worker dies with its parent
 (importing torch and e3nn), which is why a healthy worker is reused; the
 start-up wait is not charged to a case's timeout.
 
-``extra_metrics`` (a callable on the parent's :class:`~tpbench.run.runner.Case`)
-cannot cross the process boundary; the parent applies it to every record
-that passed the build (it has ``errors``), as the in-process runner does.
+``extra_metrics`` (a callable on the parent's :class:`~tpbench.run.runner.Case` and
+whether the case passed) cannot cross the process boundary; the parent applies it to
+every record that passed the build (it has ``errors``), as the in-process runner does.
+The worker's process can be started before its config is known
+(:meth:`IsolatedRunner.prestart`), so that its imports overlap the parent's planning.
 """
 
 from __future__ import annotations
@@ -120,13 +122,24 @@ def die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=poll, name="tpbench-parent-watch", daemon=True).start()
 
 
-def worker_main(conn, config: WorkerConfig, parent_pid: int | None = None) -> None:
-    """The worker's loop: rebuild each case from plain data, run it, send the record back."""
+def worker_main(conn, parent_pid: int | None = None) -> None:
+    """The worker's loop: import what every case needs, receive the :class:`WorkerConfig`,
+    then rebuild each case from plain data, run it and send the record back."""
     if parent_pid is not None:
         die_with_parent(parent_pid)
     # Ctrl-C reaches the whole process group; the parent saves, stops this worker and prints one line,
     # so the worker must not print a traceback of its own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from tpbench.kernel.registry import plugin_kernels
+    from tpbench.run import runner  # noqa: F401  (the imports are the start-up cost the parent overlaps)
+
+    plugin_kernels()
+    try:
+        config = conn.recv()
+    except EOFError:
+        return
+    if config is None:
+        return
     run = TaskRunner(config)
     conn.send("ready")
     while True:
@@ -153,25 +166,41 @@ def _death(exitcode: int | None) -> tuple[str, str]:
 
 
 class IsolatedRunner:
-    """Runs cases one at a time in a reused spawned worker (see the module docstring)."""
+    """Runs cases one at a time in a reused spawned worker (see the module docstring).
 
-    def __init__(self, config: WorkerConfig, timeout_s: float = 300.0,
+    :meth:`prestart` starts the worker's process before the config is known, so its
+    imports (seconds) overlap the parent's planning; :meth:`configure` gives it the config.
+    """
+
+    def __init__(self, config: WorkerConfig | None, timeout_s: float = 300.0,
                  extra_metrics: Callable | None = None, startup_timeout_s: float = STARTUP_TIMEOUT_S):
         self.config, self.timeout_s = config, timeout_s
         self.extra_metrics = extra_metrics
         self.startup_timeout_s = startup_timeout_s
         self._proc = None
         self._conn = None
+        self._configured = False
         self.starts = 0
 
+    def configure(self, config: WorkerConfig, timeout_s: float, extra_metrics: Callable | None = None) -> None:
+        self.config, self.timeout_s, self.extra_metrics = config, timeout_s, extra_metrics
+
+    def prestart(self) -> "IsolatedRunner":
+        """Start the worker's process now; it imports and then waits for its config."""
+        if self._proc is None:
+            ctx = multiprocessing.get_context("spawn")
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=worker_main, args=(child, os.getpid()), name="tpbench-worker", daemon=True)
+            proc.start()
+            child.close()
+            self._proc, self._conn, self._configured = proc, parent, False
+            self.starts += 1
+        return self
+
     def _start(self) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=worker_main, args=(child, self.config, os.getpid()), name="tpbench-worker", daemon=True)
-        proc.start()
-        child.close()
-        self._proc, self._conn = proc, parent
-        self.starts += 1
+        self.prestart()
+        self._conn.send(self.config)
+        self._configured = True
         answer = self._wait(self.startup_timeout_s)
         if answer != ("ok", "ready"):
             status, reason = answer if answer[0] != "ok" else ("error", f"unexpected {answer[1]!r}")
@@ -198,18 +227,20 @@ class IsolatedRunner:
         if self._conn is not None:
             self._conn.close()
         self._proc = self._conn = None
+        self._configured = False
 
     def run(self, case, passes: list[str]) -> dict[str, Any]:
         """The record of ``case``, whatever happens to the worker."""
         if self._proc is None or not self._proc.is_alive():
             self._kill()
+        if not self._configured:
             self._start()
         self._conn.send(task_of(case, passes))
         status, answer = self._wait(self.timeout_s)
         if status == "ok":
             record = {**base_record(case), **answer}  # whatever happened there, the case's identity is here
             if self.extra_metrics is not None and "errors" in record:
-                record.update(self.extra_metrics(case))
+                record.update(self.extra_metrics(case, record.get("status") == "ok"))
             record["isolated"] = True
             return record
         self._kill()

@@ -117,6 +117,9 @@ def slurm_shards(store, suite, device, kernels, filters, threads, n_tasks, parti
                    "(L=2, batch=64); or a bare substring of 'kernel · problem · pass'.")
 @click.option("--out", "out_dir", default="results", show_default=True, type=click.Path(file_okay=False))
 @click.option("--resume", default=None, metavar="RUN", help="Continue this run: finished cases are not redone.")
+@click.option("--retry", is_flag=True,
+              help="With --resume: run again the cases that failed (error, timeout, oom), e.g. one that "
+                   "crashed its worker; by default they are kept as they are.")
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: all cores).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--timer", type=click.Choice(["auto", "cpu", "hot", "cold", "graph"]), default=None,
@@ -150,7 +153,7 @@ def slurm_shards(store, suite, device, kernels, filters, threads, n_tasks, parti
 @click.option("--time", "time_min", type=int, default=240, show_default=True,
               help="--executor slurm: minutes per array task.")
 @click.option("--slurm-cluster", default=None, hidden=True, help="submitit cluster (tests: local).")
-def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed, timer, isolate, timeout_s,
+def command(suite_ref, device, kernels, filters, out_dir, resume, retry, threads, seed, timer, isolate, timeout_s,
             progress, repeat, metrics, dry_run, executor, shard, run_id, address, workers, partition, n_tasks,
             time_min, slurm_cluster, yes):
     """Run a suite: gate every case for correctness, then time it; results go to OUT/<run-id>/."""
@@ -163,6 +166,7 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
     from tpbench.run.shard import parse_shard
     from tpbench.run.shard import shard as shard_cases
     from tpbench.run.sweep import worker_config
+    from tpbench.run.worker import IsolatedRunner
     from tpbench.kernel.registry import Registry, is_kernel_file
     from tpbench.run.case import plan
     from tpbench.run.runner import Runner
@@ -206,6 +210,13 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
     torch.set_num_threads(threads)
     timer = resolve_timer(device, timer or suite.timing.get("timer"))
     isolate = True if isolate is None else isolate  # a crashing kernel must not take the sweep with it
+    if retry and not resume:
+        raise UserError("--retry continues a run: use it with --resume RUN")
+    pool = None
+    if isolate and executor == "local" and not dry_run:
+        # The worker imports torch and every kernel (seconds) while this process plans the run.
+        pool = IsolatedRunner(None).prestart()
+        click.get_current_context().call_on_close(pool.close)
     timing = dict(suite.timing)
     repeat = repeat or (manifest.get("repeat") if resume else None) or int(timing.pop("repeat", 1))
     timing.pop("repeat", None)
@@ -242,19 +253,19 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, threads, seed,
         from tpbench.metrics.expressivity import runner_fields
 
         cache = Path(out_dir) / ".cache" / "expressivity"
-        extra = lambda case: runner_fields(case.kernel, case.problem, cache)  # noqa: E731
+        extra = lambda case, verified: runner_fields(case.kernel, case.problem, cache, verified=verified)  # noqa: E731
     runner = Runner(store, timing, seed=seed, extra_metrics=extra, timer=timer,
                     peaks=store.manifest().get("peaks"), isolate=isolate, timeout_s=timeout_s,
                     kernel_files=[k for k in kernels if is_kernel_file(k)])
     try:
         if executor == "ray":
             ran = ray_sweep(store, cases, worker_config(runner), device, address=address, workers=workers,
-                            progress=progress, extra_metrics=extra)
+                            progress=progress, extra_metrics=extra, retry=retry)
         elif executor == "slurm":
             ran = slurm_shards(store, suite, device, kernels, filters, threads, n_tasks, partition, time_min,
                                slurm_cluster, out_dir, metrics)
         else:
-            ran = sweep(runner, cases, progress=progress)
+            ran = sweep(runner, cases, progress=progress, retry=retry, pool=pool)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted; finished cases are in {store.dir}. "
                    f"Continue with: {resume_command(store, out_dir)}", err=True)

@@ -14,22 +14,6 @@ from tpbench.run.shard import assign, parse_shard, shard
 from tpbench.run.suite import load_suite
 from tpbench.spec.errors import UserError
 
-TINY = """
-[suite]
-description = "tiny"
-device = "cpu"
-kernels = ["torch-cg", "e3nn-cg-full"]
-passes = ["fwd", "fwd+bwd"]
-[suite.timing]
-budget_s = 0.02
-warmup_s = 0.0
-min_samples = 3
-[[problems]]
-family = "mimo"
-L = [1, 2]
-batch = 32
-"""
-
 # Kills its own process when built for mimo L=2: a segfault or a lost node, as the executor sees it.
 KILLER = textwrap.dedent('''
     import os, signal
@@ -54,10 +38,8 @@ def run(capsys, *args):
 
 
 @pytest.fixture
-def tiny(tmp_path):
-    path = tmp_path / "tiny.toml"
-    path.write_text(TINY)
-    return path
+def tiny(tiny_suite):  # conftest's two-kernel, two-problem suite
+    return tiny_suite
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,6 @@ the run's). They pass the gate within the usual tolerances.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 
 import torch
 
@@ -48,6 +47,7 @@ from tpbench_kernels.gaunt import grid as gaunt_grid
 from tpbench_kernels.gaunt import vector as gaunt_vector
 from tpbench_kernels.libraries import cuequivariance as cueq
 from tpbench_kernels.libraries import e3nn as e3nn_ops
+from tpbench_kernels.libraries.openequivariance import oeq_unavailable
 from tpbench_kernels.matrix import dense as matrix_tp
 
 
@@ -260,11 +260,7 @@ class ConvOEQ(_Conv):
         return f"conv-oeq.{'deterministic' if self.deterministic else 'atomic'}"
 
     def available(self) -> str | None:
-        if importlib.util.find_spec("openequivariance") is None:
-            return "openequivariance is not installed (GPU only: pip install 'tpbench[oeq]')"
-        if not torch.cuda.is_available():
-            return "openequivariance needs a CUDA GPU"
-        return None
+        return oeq_unavailable()
 
     def supports(self, problem: Problem, device: str) -> str | None:
         why = super().supports(problem, device)

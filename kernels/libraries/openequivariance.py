@@ -24,6 +24,15 @@ from tpbench.spec.problem import Problem
 from tpbench.spec.work import cg_flops
 
 
+def oeq_unavailable() -> str | None:
+    """Why OpenEquivariance cannot run here (not installed, no GPU), or ``None``."""
+    if importlib.util.find_spec("openequivariance") is None:
+        return "openequivariance is not installed (GPU only: pip install 'tpbench[oeq]')"
+    if not torch.cuda.is_available():
+        return "openequivariance needs a CUDA GPU"
+    return None
+
+
 class OEQChannelwise(Kernel):
     name = "oeq-channelwise"
     family = "cg"
@@ -32,11 +41,7 @@ class OEQChannelwise(Kernel):
     dtypes = ("float32", "float64")
 
     def available(self) -> str | None:
-        if importlib.util.find_spec("openequivariance") is None:
-            return "openequivariance is not installed (GPU only: pip install 'tpbench[oeq]')"
-        if not torch.cuda.is_available():
-            return "openequivariance needs a CUDA GPU"
-        return None
+        return oeq_unavailable()
 
     def supports(self, problem: Problem, device: str) -> str | None:
         if problem.op != "tp" or problem.connection != "channelwise":

@@ -268,3 +268,30 @@ def test_resume_keeps_a_worker_killing_case_unless_asked_to_retry(tmp_path):
     assert [(r["kernel"], r["status"], r.get("retry", False)) for r in records] == [
         ("test-flaky", "ok", True), ("e3nn-cg-full", "ok", False)]
     assert len(store.cases_path.read_text().splitlines()) == 3  # the failure stays in the file, superseded
+
+
+def test_worker_started_early_is_stopped_when_the_run_stops_before_its_first_case(capsys):
+    import multiprocessing
+
+    from tpbench.cli import main
+
+    with pytest.raises(SystemExit) as exc:  # planning fails after the worker was started
+        main(["run", "--suite", "quick", "--filter", "kernel=no-such-kernel-*", "--no-progress"])
+    assert exc.value.code == 2 and "no case to run" in capsys.readouterr().err
+    for child in multiprocessing.active_children():
+        child.join(10)
+    assert not multiprocessing.active_children()
+
+
+def test_prestarted_worker_runs_cases_once_configured():
+    from tpbench.run.worker import IsolatedRunner, WorkerConfig
+
+    pool = IsolatedRunner(None).prestart()
+    try:
+        pool.configure(WorkerConfig(timing=dict(TIMING), telemetry=False), timeout_s=60.0)
+        case = Case(make_problem("mimo", L=1, batch=16), Registry.default().get("e3nn-cg-full"), "fwd", "eager", "cpu")
+        record = pool.run(case, ["fwd"])
+        assert record["status"] == "ok" and record["isolated"] and pool.starts == 1
+    finally:
+        pool.close()
+    assert not pool._proc

@@ -213,40 +213,40 @@ def frame(runs: Iterable["OpenedRun"]):
     import pandas as pd
 
     rows = [{**record, "run_id": record.get("run_id") or run.run_id} for run in runs for record in run.records]
-    return collapse_repetitions(pd.DataFrame(rows))
+    return pd.DataFrame(collapse_repetitions(rows))
 
 
-def collapse_repetitions(df):
-    """One row per case: repetitions (rounds of a run) merged.
+def collapse_repetitions(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per case: repetitions (rounds of a run) merged.
 
     ``median_ms`` becomes the median of the repetitions' medians,
     ``repeat_medians_ms`` lists them, ``samples_ms`` pools the raw samples and
     ``n_samples`` counts them; a case is ``ok`` only if every repetition was.
-    Other fields come from the first repetition.
+    Other fields come from the first repetition. (Plain dicts, not a pandas
+    group-by: that took seconds on the quick suite's 7,000 records.)
     """
-    import numpy as np
-    import pandas as pd
+    import statistics
 
-    if df.empty or "repetition" not in df or df["repetition"].fillna(0).max() == 0:
-        return df
-    keys = [c for c in ("run_id", *CASE_FIELDS) if c in df]
-    rows = []
-    for _, group in df.groupby(keys, sort=False, dropna=False):
-        row = group.iloc[0].to_dict()
-        ok = group[group["status"] == "ok"] if "status" in group else group.iloc[0:0]
-        if len(ok) == len(group) and "median_ms" in group:
-            medians = [float(m) for m in ok["median_ms"]]
-            row["repeat_medians_ms"] = medians
-            row["median_ms"] = float(np.median(medians))
-            if "samples_ms" in group:
-                row["samples_ms"] = [x for s in ok["samples_ms"] for x in (s or [])]
+    if not any(r.get("repetition") for r in records):
+        return records
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(tuple(str(record.get(k)) for k in ("run_id", *CASE_FIELDS)), []).append(record)
+    out = []
+    for group in groups.values():
+        row = dict(group[0])
+        failed = [r for r in group if r.get("status") != "ok"]
+        if failed:
+            row.update(status=failed[0].get("status"), reason=failed[0].get("reason"))
+        elif all(r.get("median_ms") is not None for r in group):
+            medians = [float(r["median_ms"]) for r in group]
+            row.update(repeat_medians_ms=medians, median_ms=float(statistics.median(medians)))
+            if any("samples_ms" in r for r in group):
+                row["samples_ms"] = [x for r in group for x in (r.get("samples_ms") or [])]
                 row["n_samples"] = len(row["samples_ms"])
-        elif len(ok) != len(group):
-            bad = group[group["status"] != "ok"].iloc[0]
-            row.update(status=bad["status"], reason=bad.get("reason"))
         row["repetitions"] = len(group)
-        rows.append(row)
-    return pd.DataFrame(rows)
+        out.append(row)
+    return out
 
 
 def require_manifest(directory: str | os.PathLike) -> dict[str, Any]:

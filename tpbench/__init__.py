@@ -21,14 +21,23 @@ import-linter, ``.importlinter``)::
     math      sphere quadrature, cached Clebsch–Gordan coefficients
 """
 
+import importlib
+
 from tpbench import _moved
-from tpbench.kernel.base import Kernel, build_module
-from tpbench.spec import shapes
-from tpbench.spec.errors import UserError
-from tpbench.spec.native import Native
-from tpbench.spec.precision import torch_dtype
-from tpbench.spec.problem import Problem
 
 _moved.install()
 
-__all__ = ["Kernel", "Native", "Problem", "UserError", "build_module", "shapes", "torch_dtype"]
+# Imported on first use: `tpbench --help` and the worker's early start should not wait for torch.
+_EXPORTS = {"Kernel": "tpbench.kernel.base", "build_module": "tpbench.kernel.base", "shapes": None,
+            "UserError": "tpbench.spec.errors", "Native": "tpbench.spec.native",
+            "torch_dtype": "tpbench.spec.precision", "Problem": "tpbench.spec.problem"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'tpbench' has no attribute {name!r}")
+    if name == "shapes":
+        return importlib.import_module("tpbench.spec.shapes")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

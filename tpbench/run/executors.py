@@ -27,13 +27,12 @@ import dataclasses
 from typing import Any, Callable
 
 from tpbench.results.store import RunStore
+from tpbench.run import EXECUTORS  # noqa: F401  (named here, defined without heavy imports)
 from tpbench.run.case import Case, base_record, now
-from tpbench.run.sweep import pending
 from tpbench.run.worker import TaskRunner, WorkerConfig, task_of
 from tpbench.spec.errors import UserError
 from tpbench.spec.passes import sort_passes
 
-EXECUTORS = ("local", "ray", "slurm")
 
 
 def require(module: str, extra: str):
@@ -92,6 +91,8 @@ def ray_sweep(store: RunStore, cases: list[Case], config: WorkerConfig, device: 
     """Run every case not yet in ``store`` on Ray (with ``retry``, failed ones again); return how many ran."""
     ray = require("ray", "ray")
     from tqdm import tqdm
+
+    from tpbench.run.sweep import pending
 
     started = not ray.is_initialized()
     if started:

@@ -42,7 +42,8 @@ import signal
 from multiprocessing.connection import wait
 from typing import Any, Callable
 
-from tpbench.run.case import Case, base_record
+# tpbench.run.case (torch, e3nn) is imported where used: the parent starts a worker before its own
+# heavy imports, and the spawned worker imports this module first.
 
 STARTUP_TIMEOUT_S = 300.0
 
@@ -60,6 +61,8 @@ class WorkerConfig:
 
 
 def task_of(case, passes: list[str]) -> dict[str, Any]:
+    from tpbench.run.case import base_record
+
     return {"problem": case.problem.to_dict(), "kernel": case.kernel.name, "pass": case.pass_,
             "variant": case.variant, "device": case.device, "repetition": case.repetition,
             "passes": list(passes), "identity": base_record(case)}
@@ -82,6 +85,7 @@ class TaskRunner:
                              telemetry=config.telemetry)
 
     def __call__(self, task: dict[str, Any]) -> dict[str, Any]:
+        from tpbench.run.case import Case
         from tpbench.spec.problem import Problem
 
         try:
@@ -231,6 +235,8 @@ class IsolatedRunner:
 
     def run(self, case, passes: list[str]) -> dict[str, Any]:
         """The record of ``case``, whatever happens to the worker."""
+        from tpbench.run.case import base_record
+
         if self._proc is None or not self._proc.is_alive():
             self._kill()
         if not self._configured:

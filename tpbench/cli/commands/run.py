@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from tpbench.run.executors import EXECUTORS
+from tpbench.run import EXECUTORS
 from tpbench.spec.errors import UserError
 
 
@@ -159,6 +159,14 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, retry, threads
     """Run a suite: gate every case for correctness, then time it; results go to OUT/<run-id>/."""
     import os
 
+    from tpbench.run.worker import IsolatedRunner
+
+    pool = None
+    if isolate is not False and executor == "local" and not dry_run:
+        # The worker imports torch and every kernel (seconds) while this process does the same and plans.
+        pool = IsolatedRunner(None).prestart()
+        click.get_current_context().call_on_close(pool.close)
+
     import torch
 
     from tpbench.measure.environment import environment, fingerprint
@@ -166,7 +174,6 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, retry, threads
     from tpbench.run.shard import parse_shard
     from tpbench.run.shard import shard as shard_cases
     from tpbench.run.sweep import worker_config
-    from tpbench.run.worker import IsolatedRunner
     from tpbench.kernel.registry import Registry, is_kernel_file
     from tpbench.run.case import plan
     from tpbench.run.runner import Runner
@@ -212,11 +219,9 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, retry, threads
     isolate = True if isolate is None else isolate  # a crashing kernel must not take the sweep with it
     if retry and not resume:
         raise UserError("--retry continues a run: use it with --resume RUN")
-    pool = None
-    if isolate and executor == "local" and not dry_run:
-        # The worker imports torch and every kernel (seconds) while this process plans the run.
-        pool = IsolatedRunner(None).prestart()
-        click.get_current_context().call_on_close(pool.close)
+    if not isolate and pool is not None:  # a resumed run that was made with --no-isolate
+        pool.close()
+        pool = None
     timing = dict(suite.timing)
     repeat = repeat or (manifest.get("repeat") if resume else None) or int(timing.pop("repeat", 1))
     timing.pop("repeat", None)

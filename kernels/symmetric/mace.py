@@ -25,6 +25,12 @@ per call by slices of the weight input (``torch.func.functional_call``), so grad
 harness gives the kernel ``M c`` for canonical weights ``c`` (:func:`mace_weight_map`): ``M`` is fitted
 in float64 from the polynomials both bases define and refused when the fit leaves a residual above
 ``1e-9`` or when MACE's basis spans fewer equivariants than the canonical one.
+
+Built in float64 always, then cast: mace-torch's reduced basis takes e3nn's ``wigner_3j`` in the
+*default* dtype, and cuEquivariance caches the result for the life of the process — a first build
+under float32 leaves every later float64 build with float32-rounded coefficients (the weight fit then
+sees a misfit of ~2e-9 and refuses). So a float64 MACE built after a float32 one in the same process
+is only float32-accurate; here the float64 basis is built first and cast down.
 """
 
 from __future__ import annotations
@@ -140,11 +146,18 @@ def mace_weight_map(L: SCLayout, reduced: bool) -> tuple[torch.Tensor, float, in
     with torch.no_grad():
         Q = mace(A.repeat(K, 1), torch.arange(K).repeat_interleave(samples), one_hot(K))
         P = ref(A.repeat(n_b, 1), torch.arange(n_b).repeat_interleave(samples), one_hot(n_b))
-    Qm, Pm = Q.reshape(K, -1).T, P.reshape(n_b, -1).T
-    X = torch.linalg.lstsq(Pm, Qm).solution  # (n_basis, K): Q = P X
-    residual = ((Pm @ X - Qm).norm() / Qm.norm()).item()
+    return fit_weight_map(Q.reshape(K, -1).T, P.reshape(n_b, -1).T)
+
+
+def fit_weight_map(Q: torch.Tensor, P: torch.Tensor) -> tuple[torch.Tensor, float, int]:
+    """``(M, residual, rank)`` from samples ``Q (S, K)`` of one basis and ``P (S, n)`` of the canonical one.
+
+    ``Q = P X`` by least squares; ``M = pinv(X)`` so ``Q M = P`` when ``rank X = n`` and the residual vanishes.
+    """
+    X = torch.linalg.lstsq(P, Q).solution  # (n, K)
+    residual = ((P @ X - Q).norm() / Q.norm()).item()
     s = torch.linalg.svdvals(X)
-    rank = int((s > 1e-9 * s.max()).sum()) if s.numel() else 0
+    rank = int((s > 1e-9 * s.max()).sum()) if s.numel() and s.max() > 0 else 0
     return torch.linalg.pinv(X), residual, rank
 
 
@@ -179,7 +192,9 @@ class MaceSC(_SCKernel):
         return CueWeightMap(M, L)
 
     def build(self, problem: Problem, device: str, dtype: torch.dtype) -> torch.nn.Module:
-        return MaceSymmetricContraction(sc_layout(problem), self.reduced).to(device=device, dtype=dtype)
+        with default_dtype(torch.float64):  # see the module docstring: mace-torch's basis takes the default dtype
+            module = MaceSymmetricContraction(sc_layout(problem), self.reduced)
+        return module.to(device=device, dtype=dtype)
 
     def effective_method(self, module: torch.nn.Module) -> str | None:
         return module.basis

@@ -31,6 +31,7 @@ from functools import lru_cache
 
 import torch
 
+from tpbench.kernel import Kernel
 from tpbench.oracle.references.rotate import RotateLayout, rotate_layout
 from tpbench.spec.problem import Problem
 from tpbench_kernels.so2.rotation import _RotateKernel, from_channels, to_channels
@@ -112,7 +113,7 @@ class FairchemEulerRotate(_RotateKernel):
         return float((build + L.mul * apply) * problem.batch)
 
 
-class FairchemSO2(_RotateKernel):
+class FairchemSO2(Kernel):
     """fairchem's SO(2) convolution: registered to say why it is not compared (see the module docstring)."""
 
     name, family, backend = "fairchem-so2", "so2", "fairchem"

@@ -87,3 +87,16 @@ def test_the_redundant_wigner_nj_basis_has_more_weights_than_equivariants():
     M_nj, residual, rank = mace_kernels.mace_weight_map(L, False)
     assert M_reduced.shape == (L.n_basis, L.n_basis) and M_nj.shape[0] > L.n_basis
     assert residual < 1e-12 and rank == L.n_basis
+
+
+def test_a_mace_layer_block_with_mace_torchs_contraction_passes_the_block_gate():
+    pytest.importorskip("mace")
+    from tpbench.spec.shapes import make_problem
+    from tpbench_kernels.model import block
+
+    kernel = next(k for k in block.KERNELS if k.name == "block+conv-e3nn+mace-sc+sh-e3nn")
+    p = make_problem("model_block", config="tiny", atoms=8, dtype="float32")
+    assert kernel.supports(p, "cpu") is None
+    passes = ["fwd", "fwd+bwd"]  # energy and forces; the double backward is the SC gate's above
+    result = run_gate(kernel, p, build_module(kernel, p, "cpu"), "cpu", passes)
+    assert all(result.verdict(x) == ("ok", None) for x in passes), (result.errors, result.failures)

@@ -1,11 +1,14 @@
-"""Symmetric contraction at MACE-MP size on CPU: torch-sc vs cuEquivariance (naive) (not a test).
+"""Symmetric contraction at MACE-MP size on CPU: torch-sc vs cuEquivariance (naive) vs MACE's own (not a test).
 
-Builds both kernels for ``symmetric_contraction_model(NAME)`` on ``N`` nodes, checks them in
-float64 against each other and against the oracle (on sampled rows), then times ``fwd`` and
+Builds the kernels for ``symmetric_contraction_model(NAME)`` on ``N`` nodes, checks them in
+float64 against torch-sc and against the oracle (on sampled rows), then times ``fwd`` and
 ``fwd+bwd`` in float32, interleaved round-robin, one thread, median per kernel. cuEquivariance's
-descriptor for l <= 3, correlation 3 takes minutes to build on a CPU (not timed).
+descriptor for l <= 3, correlation 3 takes minutes to build on a CPU (not timed). ``mace-sc``
+(mace-torch's ``SymmetricContraction``, its weights mapped from the canonical ones) is left out
+with its reason when mace-torch is not importable.
 
-Usage: ``python benchmarks/sc_cpu.py [--model mace-mp-medium] [--nodes 500] [--rounds 7]``.
+Usage: ``python benchmarks/sc_cpu.py [--model mace-mp-medium] [--nodes 500] [--rounds 7]
+[--kernels torch-sc,cue-sc.naive,mace-sc]``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from tpbench.kernel import build_module, torch_dtype
 from tpbench.oracle.references import reference_for
 from tpbench.spec.shapes import symmetric_contraction_model
 from tpbench_kernels.symmetric.contraction import CueSC, TorchSC
+from tpbench_kernels.symmetric.mace import MaceSC
 
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -33,9 +37,14 @@ def main() -> None:
     ap.add_argument("--model", default="mace-mp-medium")
     ap.add_argument("--nodes", type=int, default=500)
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--kernels", default="torch-sc,cue-sc.naive,mace-sc")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    kernels = [TorchSC(), CueSC("naive")]
+    known = {k.name: k for k in (TorchSC(), CueSC("naive"), MaceSC(True), MaceSC(False))}
+    kernels = [known["torch-sc"]] + [known[n] for n in args.kernels.split(",") if n != "torch-sc"]
+    for k in [k for k in kernels if k.available()]:
+        print(f"{k.name}: left out: {k.available()}")
+        kernels.remove(k)
     gen = torch.Generator().manual_seed(0)
 
     p64 = symmetric_contraction_model(args.model, batch=args.nodes, dtype="float64")
@@ -52,8 +61,8 @@ def main() -> None:
     with torch.no_grad():
         want = reference_for("symmetric_contraction", p64)(x[0][rows], x[1][rows], x[2])
     names = [k.name for k in kernels]
-    print(f"float64: {names[0]} vs {names[1]} rel. error {_rel(outs[names[0]], outs[names[1]]):.1e}; "
-          + "; ".join(f"{n} vs oracle {_rel(outs[n][rows], want):.1e}" for n in names))
+    print("float64: " + "; ".join(f"{n} vs {names[0]} rel. error {_rel(outs[n], outs[names[0]]):.1e}" for n in names[1:])
+          + "; " + "; ".join(f"{n} vs oracle {_rel(outs[n][rows], want):.1e}" for n in names))
 
     p = p64.replace(dtype="float32")
     cases = {}

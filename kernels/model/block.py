@@ -31,7 +31,7 @@ from tpbench.spec.layout import convert
 from tpbench.spec.model_block import POLY_P, block_params, part_problems, split_weights, tp_weight_numel, weight_sizes
 from tpbench.spec.problem import Problem
 from tpbench_kernels.conv import convolution, harmonics
-from tpbench_kernels.symmetric import contraction
+from tpbench_kernels.symmetric import contraction, mace
 
 SEP = "+"
 
@@ -211,7 +211,7 @@ def _kernels() -> list[Kernel]:
     sc0, sh0 = _by_name(contraction.KERNELS, "torch-sc"), _by_name(harmonics.KERNELS, "sh-e3nn")
     conv0 = _by_name(convolution.KERNELS, "conv-e3nn")
     found = [Block(c, sc0, sh0) for c in _channelwise_convs()]
-    found += [Block(conv0, s, sh0) for s in contraction.KERNELS if s is not sc0]
+    found += [Block(conv0, s, sh0) for s in contraction.KERNELS + mace.KERNELS[:1] if s is not sc0]
     found += [Block(conv0, sc0, s) for s in harmonics.KERNELS if s is not sh0]
     return found
 

@@ -110,20 +110,37 @@ class SO2Conv(torch.nn.Module):
             start += d
         return torch.cat(parts, -1)
 
-    def forward(self, x: torch.Tensor, r: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        L = self.layout
-        E = x.shape[0]
+    def frame(self, r: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``cos mα, sin mα, cos mβ, sin mβ`` (``m = 0..m_top``) of ``R_e = R_y(α) R_x(β)``, ``R_e ŷ = r̂``."""
         u = r / r.norm(dim=-1, keepdim=True)
         rho = torch.sqrt(u[:, 0] ** 2 + u[:, 2] ** 2)
         ca, sa = _cos_sin_m(u[:, 2] / rho, u[:, 0] / rho, self.m_top)
         cb, sb = _cos_sin_m(u[:, 1], rho, self.m_top)
+        return ca, sa, cb, sb
+
+    def into_frame(self, xs: torch.Tensor, frame: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """``x' = D(R_e)^T x = K D_y(−β) K^T D_y(−α) x`` on ``(E, mul, Σ 2l+1)`` over ``l_in``."""
+        ca, sa, cb, sb = frame
+        xs = self._rotate_y(xs, ca, sa, "in", inverse=True)
+        xs = self._apply_K(xs, self.layout.l_in, transpose=True)
+        xs = self._rotate_y(xs, cb, sb, "in", inverse=True)
+        return self._apply_K(xs, self.layout.l_in, transpose=False)
+
+    def out_of_frame(self, y: torch.Tensor, frame: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """``y = D(R_e) y' = D_y(α) K D_y(β) K^T y'`` on ``(E, mul, Σ 2l+1)`` over ``l_out``."""
+        ca, sa, cb, sb = frame
+        y = self._apply_K(y, self.layout.l_out, transpose=True)
+        y = self._rotate_y(y, cb, sb, "out", inverse=False)
+        y = self._apply_K(y, self.layout.l_out, transpose=False)
+        return self._rotate_y(y, ca, sa, "out", inverse=False)
+
+    def forward(self, x: torch.Tensor, r: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        L = self.layout
+        E = x.shape[0]
+        frame = self.frame(r)
         # mul_ir (E, mul * 2l+1 per degree) -> (E, mul, sum_l 2l+1)
         xs = torch.cat([x[:, sl].reshape(E, L.mul, -1) for sl in o3.Irreps([(L.mul, (l, 1)) for l in L.l_in]).slices()], -1)
-        # x' = K D_y(-β) K^T D_y(-α) x
-        xs = self._rotate_y(xs, ca, sa, "in", inverse=True)
-        xs = self._apply_K(xs, L.l_in, transpose=True)
-        xs = self._rotate_y(xs, cb, sb, "in", inverse=True)
-        xs = self._apply_K(xs, L.l_in, transpose=False)
+        xs = self.into_frame(xs, frame)
         ys = []
         for (m, (pi, ni), _), blocks in zip(self.gathers, self._weight_blocks(w, E)):
             xp = xs[..., pi]
@@ -135,12 +152,7 @@ class SO2Conv(torch.nn.Module):
             ys.append(torch.einsum("eui,eiou->euo", xp, a) - torch.einsum("eui,eiou->euo", xn, b))
             ys.append(torch.einsum("eui,eiou->euo", xp, b) + torch.einsum("eui,eiou->euo", xn, a))
         ys.append(xs.new_zeros(E, L.mul, 1))
-        y = torch.cat(ys, -1)[..., self.scatter_out] * L.alpha
-        # y = D_y(α) K D_y(β) K^T y'
-        y = self._apply_K(y, L.l_out, transpose=True)
-        y = self._rotate_y(y, cb, sb, "out", inverse=False)
-        y = self._apply_K(y, L.l_out, transpose=False)
-        y = self._rotate_y(y, ca, sa, "out", inverse=False)
+        y = self.out_of_frame(torch.cat(ys, -1)[..., self.scatter_out] * L.alpha, frame)
         out, start = [], 0
         for l in L.l_out:
             out.append(y[..., start:start + 2 * l + 1].reshape(E, -1))

@@ -45,6 +45,10 @@ Operations
     The SO(2) convolution of eSCN (:mod:`tpbench.oracle.references.so2`): per edge,
     sender features ``irreps_in1`` and the edge vector (``irreps_in2 = 1x1o``)
     → ``irreps_out``, per-edge weights per ``|m| <= m_max``; param ``m_max``.
+``rotate``
+    Per edge, features ``irreps_in1`` rotated into the edge's frame (the edge vector,
+    ``irreps_in2 = 1x1o``), truncated to ``|m| <= m_max`` and rotated back
+    (:mod:`tpbench.oracle.references.rotate`): the Wigner-D work of the SO(2) route; param ``m_max``.
 ``model_block``
     One MACE-architecture layer on a radius graph, per-atom energies out
     (:mod:`tpbench.spec.model_block`): inputs positions ⊕ features (``N``),
@@ -69,12 +73,13 @@ from e3nn import o3
 from tpbench.spec.errors import UserError
 from tpbench.spec.precision import DTYPES
 
-OPERATIONS = ("tp", "linear", "gate", "conv", "sh", "symmetric_contraction", "so2_conv", "model_block")
+OPERATIONS = ("tp", "linear", "gate", "conv", "sh", "symmetric_contraction", "so2_conv", "model_block", "rotate")
 GRAPH_OPERATIONS = ("conv", "model_block")  # a graph baked in: part of the id
 # Parameters that change the math of an operation beyond its irreps; part of its id.
 CANONICAL_PARAMS: dict[str, tuple[str, ...]] = {
     "symmetric_contraction": ("correlation", "num_elements", "sorted"),
     "so2_conv": ("m_max",),
+    "rotate": ("m_max",),
     "model_block": ("config", "mul", "L_hidden", "L_sh", "correlation", "radial", "bessel", "avg_neighbors"),
 }
 CONNECTIONS = ("full", "channelwise", "fully_connected")

@@ -18,6 +18,7 @@ family                 problem
 ``gate``               ``mul x 0e`` scalars + ``L·mul x 0e`` gates + ``mul x (1o..L)``
 ``model(name)``        a published layer shape (:data:`MODEL_SHAPES`)
 ``so2_conv``           per edge ``mul x s2(L)`` and the edge vector ``1o`` -> ``mul x s2(L)``, ``|m| <= m_max``
+``rotate``             per edge ``mul x s2(L)`` into the edge frame, ``|m| <= m_max`` kept, and back
 ``symmetric_contraction``  ``mul x s2(L_in)`` -> ``mul x s2(L_out)``, correlation ``ν``, per-species weights
 ``symmetric_contraction_model(name)``  MACE-MP small / medium / large product basis
 ``custom``             any irreps spelled out (:func:`custom`)
@@ -165,6 +166,17 @@ def so2_conv(mul: int, L: int, m_max: int | None = None, batch: int = 10_000, dt
                    family="so2_conv", params=(("mul", mul), ("L", L), ("m_max", m_max)))
 
 
+def rotate(L: int, mul: int = 1, m_max: int | None = None, batch: int = 10_000, dtype: str = "float32") -> Problem:
+    """Feature rotation into the edge frame and back, ``|m| <= m_max`` kept; ``m_max`` defaults to
+    ``min(2, L − 1)`` (eSCN / EquiformerV2 use 2)."""
+    L, mul = _check_L(L, "L", 1), _check_L(mul, "mul", 1)
+    m_max = min(2, L - 1) if m_max is None else _check_L(m_max, "m_max")
+    if m_max >= L:
+        raise UserError(f"rotate needs m_max < L (m_max = L keeps everything: the identity), got m_max={m_max}, L={L}")
+    return Problem("rotate", s2(L, mul), s2(L, mul), "1x1o", batch=batch, dtype=dtype, family="rotate",
+                   params=(("L", L), ("mul", mul), ("m_max", m_max)))
+
+
 def symmetric_contraction(mul: int, L_in: int, L_out: int, correlation: int = 3, num_elements: int = 10,
                           sorted: bool = False, batch: int = 1000, dtype: str = "float32") -> Problem:
     """MACE's product basis on ``batch`` nodes: ``mul x s2(L_in)`` -> ``mul x s2(L_out)``, random species."""
@@ -269,6 +281,7 @@ FAMILIES: dict[str, Callable[..., Problem]] = {
     "conv-mimo": conv_mimo,
     "sh": sh,
     "so2_conv": so2_conv,
+    "rotate": rotate,
     "symmetric_contraction": symmetric_contraction,
     "symmetric_contraction_model": symmetric_contraction_model,
     "model_block": model_block,

@@ -25,6 +25,7 @@ operation           reference
 ``symmetric_``      :mod:`.symmetric` — MACE's product basis: symmetrised CG coupling trees
 ``contraction``
 ``so2_conv``        :mod:`.so2` — the eSCN convolution, through its CG-convolution equivalence
+``rotate``          :mod:`.rotate` — into the edge frame, ``|m| <= m_max``, back: the projector about ``r̂``
 ``model_block``     :mod:`.block` — a MACE layer composed of the references above (sh-component, conv,
                     symmetric_contraction, linear) and its radial embedding
 ==================  ==========================================================
@@ -39,7 +40,7 @@ from typing import Callable
 
 import torch
 
-from tpbench.oracle.references import block, cg, conv, gaunt, grid_mlp, layers, matrix, sh, so2, symmetric
+from tpbench.oracle.references import block, cg, conv, gaunt, grid_mlp, layers, matrix, rotate, sh, so2, symmetric
 from tpbench.spec.errors import UserError
 from tpbench.spec.native import Native
 from tpbench.spec.problem import Problem
@@ -62,6 +63,7 @@ REFERENCES: dict[str, Callable[..., torch.nn.Module]] = {
     "symmetric_contraction": symmetric.symmetric_contraction,
     "so2_conv": so2.so2,
     "model_block": block.block,
+    "rotate": rotate.rotate,
 }
 
 _NAME = re.compile(r"^([\w-]+)(?:\((.*)\))?$")

@@ -45,6 +45,9 @@ def _ops_missing() -> str | None:
     return None
 
 
+_DESCRIPTORS: dict = {}
+
+
 class _Cue(Kernel):
     backend = "cuequivariance"
     dtypes = ("float64", "float32", "tf32")
@@ -89,8 +92,16 @@ class _Cue(Kernel):
         """The cuEquivariance descriptor whose output order this kernel produces (``None``: as e3nn)."""
         return None
 
+    def _descriptor(self, problem: Problem):
+        """:meth:`descriptor`, built once per kernel class and irreps: a build takes up to a second
+        on a CPU, and :meth:`native` asks for it several times per case."""
+        key = (type(self), str(problem.in1), str(problem.in2), str(problem.out))
+        if key not in _DESCRIPTORS:
+            _DESCRIPTORS[key] = self.descriptor(problem)
+        return _DESCRIPTORS[key]
+
     def _paths(self, problem: Problem):
-        e = self.descriptor(problem)
+        e = self._descriptor(problem)
         paths = tp_paths(problem)
         return paths if e is None else reorder_output(paths, o3.Irreps(str(e.operands[-1].irreps)))
 
@@ -217,7 +228,7 @@ class CueFull(_Cue):
     def build(self, problem, device, dtype):
         import cuequivariance_torch as cuet
 
-        f = cuet.SegmentedPolynomial(self.descriptor(problem).polynomial, method=self.method, math_dtype=dtype)
+        f = cuet.SegmentedPolynomial(self._descriptor(problem).polynomial, method=self.method, math_dtype=dtype)
         return _FullTP(f).to(device=device)
 
 

@@ -154,7 +154,9 @@ class Block(Kernel):
 
     def micro(self, problem: Problem) -> list[tuple[Problem, Kernel]]:
         """The microbenchmark of the swapped operation at this block's shapes: its conv on the block's graph."""
-        return [] if self.stub else [(part_problems(problem)["conv"], self.conv)]
+        if self.stub or problem.op != "model_block":
+            return []
+        return [(part_problems(problem)["conv"], self.conv)]
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -234,7 +236,8 @@ class Block(Kernel):
     @property
     def changes_model(self) -> str:
         """What a block with another conv operation computes differently (its problem-independent summary)."""
-        return "Gaunt conv: l1+l2+l3-odd couplings dropped, one per-edge weight per output degree (not per path)"
+        return ("Gaunt conv: l1+l2+l3-odd couplings and outputs above L_sh dropped; the paths into one output "
+                "degree share one per-edge weight per channel (L_sh+1 weights instead of one per path)")
 
     def expressivity(self, problem: Problem) -> str | None:
         """The Gaunt block's expressivity on ``problem`` against the CG block's, in words."""

@@ -61,6 +61,7 @@ from tpbench.spec.problem import Problem
 # MACE-MP foundation models: 128 channels, harmonics to l = 3, correlation 3, radial MLP [64, 64, 64], 8 Bessel.
 BLOCK_CONFIGS: dict[str, tuple[int, int, int, int, int, int]] = {
     "tiny": (4, 1, 2, 2, 8, 4),
+    "tiny-scalar": (4, 0, 2, 2, 8, 4),  # scalar hidden features, as MACE-MP-small: CG and Gaunt convs align
     "mace-mp-small": (128, 0, 3, 3, 64, 8),
     "mace-mp-medium": (128, 1, 3, 3, 64, 8),
     "mace-mp-large": (128, 2, 3, 3, 64, 8),

@@ -165,3 +165,12 @@ def test_gaunt_block_passes_its_own_gate_and_fails_the_cg_blocks():
     # With vector features the Gaunt block has other weights (one per output degree, not per path).
     q = make_problem("model_block", config="tiny", atoms=8, cutoff=3.0)
     assert gaunt.native(q).weight_numel < by_name(BASE).native(q).weight_numel
+
+
+def test_a_stub_asked_for_by_name_says_it_is_not_ranked():
+    from tpbench.views.summary import kernel_ranks
+
+    df = pd.DataFrame([_record(BASE, 10.0), _record(STUB, 1.0, stub_of="conv")])
+    [row] = kernel_ranks(df, STUB).to_dict("records")
+    assert row["rank"].startswith("not ranked: a stub")
+    assert kernel_ranks(df, BASE).to_dict("records")[0]["rank"] == "1 of 1"

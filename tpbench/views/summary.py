@@ -100,7 +100,9 @@ def kernel_ranks(df: pd.DataFrame, kernel: str) -> pd.DataFrame:
         ok = fastest.get((machine, label, pass_), group.iloc[0:0])
         row = {**({"machine": machine} if mixed else {}), "problem": label, "pass": pass_}
         case = mine.iloc[0]
-        if kernel not in set(ok["kernel"]):
+        if isinstance(case.get("stub_of"), str) and case.get("stub_of"):
+            row["rank"] = f"not ranked: a stub (the block without its {case['stub_of']}'s cost)"
+        elif kernel not in set(ok["kernel"]):
             reason = case.get("reason")
             row["rank"] = f"{case['status']}" + (f": {reason}" if isinstance(reason, str) else "")
         else:

@@ -34,7 +34,7 @@ from tpbench.spec.model_block import BLOCK_CONFIGS, model_block
 from block_prediction import crystal, energy_forces, kernels  # noqa: E402  (same folder)
 
 
-def mace_model(config: str, r_max: float, interactions: int):
+def mace_model(config: str, r_max: float, interactions: int, cueq: bool = False):
     from e3nn import o3
     from mace import modules
 
@@ -47,7 +47,13 @@ def mace_model(config: str, r_max: float, interactions: int):
         num_interactions=interactions, num_elements=1, hidden_irreps=o3.Irreps(hidden),
         MLP_irreps=o3.Irreps("16x0e"), atomic_energies=np.zeros(1), avg_num_neighbors=86.0,
         atomic_numbers=[6], correlation=nu, gate=torch.nn.functional.silu,
-        radial_MLP=[radial] * 3)
+        radial_MLP=[radial] * 3, **({"cueq_config": cueq_config()} if cueq else {}))
+
+
+def cueq_config():
+    from mace.modules.wrapper_ops import CuEquivarianceConfig
+
+    return CuEquivarianceConfig(enabled=True, layout="ir_mul", group="O3_e3nn", optimize_all=True)
 
 
 def check_float64(config: str, atoms: int) -> None:
@@ -81,6 +87,17 @@ def check_float64(config: str, atoms: int) -> None:
           f"energies {rel(e1, e0):.1e}, forces {rel(F1, F0):.1e} (SC basis fit residual {residual:.1e})")
 
 
+def cueq_model(model):
+    """The same MACE with mace-torch's cuEquivariance backend (``mace.cli.convert_e3nn_cueq``), or None."""
+    try:
+        from mace.cli.convert_e3nn_cueq import run
+
+        return run(model, device="cpu", return_model=True)
+    except Exception as exc:  # optional: cuequivariance-torch missing or the converter failing
+        print(f"mace-torch cuEquivariance backend not timed: {type(exc).__name__}: {exc}")
+        return None
+
+
 def mace_batch(structure: str, atoms: int, r_max: float):
     from mace import data, tools
     from torch_geometric.batch import Batch  # mace vendors torch_geometric as mace.tools.torch_geometric
@@ -97,6 +114,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--check-atoms", type=int, default=64)
+    ap.add_argument("--cueq", action="store_true", help="also time MACE with its cuEquivariance backend")
     args = ap.parse_args()
     try:
         import mace  # noqa: F401
@@ -127,6 +145,18 @@ def main() -> None:
             out = model(dict(d), training=False, compute_force=True)
             return out["energy"], out["forces"]
         fns[f"mace-torch, {n} interaction{'s' * (n > 1)}"] = run
+        if n == 2 and args.cueq:
+            cueq = cueq_model(model)
+            if cueq is not None:
+                E0, E1 = run()[0], cueq(dict(d), training=False, compute_force=True)["energy"]
+                print(f"mace-torch cuEquivariance backend (CPU: its naive path) vs e3nn backend, same weights, "
+                      f"float32: energy rel. difference {((E1 - E0).abs() / E0.abs()).max().item():.1e}")
+            else:  # the converter failed: the same recipe built with the backend, its own random weights
+                cueq = mace_model(args.config, r_max, n, cueq=True).float()
+                print("mace-torch cuEquivariance backend: built directly (other random weights; timed only)")
+                fns["mace-torch, 2 interactions, cuEquivariance"] = (
+                    lambda m=cueq, d=d: tuple(m(dict(d), training=False, compute_force=True)[k]
+                                              for k in ("energy", "forces")))
     block = kernels(["conv-e3nn"])["conv-e3nn"]
     module = build_module(block, p, "cpu")
     pos, shifts = crystal(p)

@@ -174,3 +174,15 @@ def test_a_stub_asked_for_by_name_says_it_is_not_ranked():
     [row] = kernel_ranks(df, STUB).to_dict("records")
     assert row["rank"].startswith("not ranked: a stub")
     assert kernel_ranks(df, BASE).to_dict("records")[0]["rank"] == "1 of 1"
+
+
+def test_block_cpu_suite_plans_blocks_micro_cases_and_the_stub():
+    planned = plan(load_suite("block-cpu"), Registry.default(), "cpu")
+    blocks = [c for c in planned if c.problem.op == "model_block"]
+    assert {c.problem.params for c in blocks} and len({c.problem.id for c in blocks}) == 2
+    assert sum(c.kernel.name == STUB for c in blocks) == 2
+    for p in {c.problem.id: c.problem for c in blocks}.values():
+        conv_id = part_problems(p)["conv"].id
+        assert {c.kernel.name for c in planned if c.problem.id == conv_id} == {
+            "conv-e3nn", "conv-unfused.cg-sparse", "conv-cue-indexed.naive.ir_mul",
+            "conv-gaunt-channelwise.gaunt-grid"}

@@ -97,7 +97,8 @@ def test_run_records_give_the_prediction_table(block_run, capsys):
     assert set(rows) == {"conv-e3nn", "conv-gaunt-channelwise.gaunt-grid"}
     base = rows["conv-e3nn"]
     assert base["micro_ratio"] == 1.0 and base["measured"] == 1.0 and base["predicted"] == 1.0
-    assert 0 <= base["fraction"] <= 1 and not base["missing"]
+    assert 0 <= base["fraction"] <= 1  # every piece present (a noisy stub may only clamp the fraction)
+    assert "micro case" not in base["missing"] and "block+" not in base["missing"]
     g = rows["conv-gaunt-channelwise.gaunt-grid"]
     assert g["changes_model"] and g["predicted"] == pytest.approx(1 - g["fraction"] + g["fraction"] * g["micro_ratio"])
 

@@ -92,6 +92,9 @@ def _group_rows(group: pd.DataFrame, ok: pd.DataFrame, micro: dict, baseline_con
         missing.append(f"the micro case of {baseline_conv} at the block's shapes")
     base_block = times.get(SEP.join(("block",) + base_parts)) if base_parts else None
     fraction = min(1.0, max(0.0, 1 - stub_ms[0] / base_block)) if stub_ms and base_block else np.nan
+    if stub_ms and base_block and stub_ms[0] >= base_block:
+        missing.append(f"a usable fraction: the stub block ({stub_ms[0]:.4g} ms) was not faster than the baseline "
+                       f"block ({base_block:.4g} ms) — noise; fraction clamped to 0")
     rows = []
     for kernel, block_ms in times.items():
         parts = _parts(kernel)

@@ -135,12 +135,12 @@ def main() -> None:
     h = torch.randn(len(pos), native.irreps_in1.dim - 3, generator=gen).float()
     w = torch.randn(native.weight_numel, generator=gen).float()
     pos, shifts = pos.float(), shifts.float()
-    x_conv = make_inputs(blocks[BASELINE].conv.native(conv_p), conv_p.batch, gen)
 
     fns = {}
     for name, k in blocks.items():
         t0 = time.perf_counter()
         conv_module = build_module(k.conv, conv_p, "cpu")
+        x_conv = make_inputs(k.conv.native(conv_p), conv_p.batch, torch.Generator().manual_seed(2))  # its own shapes
         xs = for_kernel(x_conv, k.conv.native(conv_p), k.conv, torch.float32, "cpu", k.conv.weight_permutation(conv_p))
         fns[("micro", name)] = pass_function(conv_module, "fwd+bwd", xs)
         module = build_module(k, p, "cpu")

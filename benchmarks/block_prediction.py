@@ -144,7 +144,9 @@ def main() -> None:
         xs = for_kernel(x_conv, k.conv.native(conv_p), k.conv, torch.float32, "cpu", k.conv.weight_permutation(conv_p))
         fns[("micro", name)] = pass_function(conv_module, "fwd+bwd", xs)
         module = build_module(k, p, "cpu")
-        fns[("block", name)] = (lambda m: lambda: energy_forces(m, pos, h, shifts, w))(module)
+        wk = w if k.native(p).weight_numel == len(w) else torch.randn(  # the Gaunt block has its own weights
+            k.native(p).weight_numel, generator=torch.Generator().manual_seed(3)).float()
+        fns[("block", name)] = (lambda m, wk=wk: lambda: energy_forces(m, pos, h, shifts, wk))(module)
         if name == BASELINE:
             stubbed = build_module(k, p, "cpu")
             stubbed.conv = StubConv(stubbed.senders, stubbed.receivers, p.batch, conv_p.out.dim)

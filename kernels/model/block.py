@@ -10,11 +10,20 @@ called in its own layout and weight order; the conversions (layout
 transposes, weight maps, the harmonics' normalisation factor) happen inside
 the block and are part of what is timed, as they would be in a model.
 
-Only parts that compute the block's own math are accepted: a conv kernel
-whose per-edge product is not the CG channelwise product (operation other
-than ``conv``: Gaunt, matrix) changes the model and is refused, so no block
-is compared as equal to another that computes something else. The linears
-(e3nn ``o3.Linear``) and the radial MLP are fixed.
+A block computes the block's own math (operation ``model_block``) with a CG
+conv kernel (operation ``conv``). Two other conv operations make other
+blocks, each judged by its own float64 reference and labelled so in every
+record (``describe()``):
+
+* the channelwise Gaunt conv (``conv-gaunt-channelwise``,
+  :mod:`tpbench_kernels.model.conv_variants`) makes ``model_block-gaunt``: it
+  *changes the model* (``changes_model`` says what it drops), shown with a
+  caveat wherever it is ranked;
+* the stub conv makes ``model_block-stub-conv``, the block without its conv's
+  cost (``stub_of: conv``): a measuring device for Amdahl's fraction, never ranked.
+
+Any other conv operation (Gaunt or matrix products on ``conv-mimo``) is
+refused. The linears (e3nn ``o3.Linear``) and the radial MLP are fixed.
 """
 
 from __future__ import annotations
@@ -28,12 +37,18 @@ from tpbench.kernel.base import build_module
 from tpbench.oracle.references.sh import NORMALIZATIONS, degree_factor
 from tpbench.spec.conv import graph_tensors
 from tpbench.spec.layout import convert
-from tpbench.spec.model_block import POLY_P, block_params, part_problems, split_weights, tp_weight_numel, weight_sizes
+from tpbench.spec.model_block import (POLY_P, block_params, mix_problem, part_problems, split_weights, tp_weight_numel,
+                                      weight_sizes)
 from tpbench.spec.problem import Problem
+from tpbench.spec.gaunt_conv import expressivity
 from tpbench_kernels.conv import convolution, harmonics
+from tpbench_kernels.model import conv_variants
 from tpbench_kernels.symmetric import contraction, mace
 
 SEP = "+"
+# conv operation -> the block operation it makes (the oracle the block is judged by)
+BLOCK_OPERATIONS = {"conv": "model_block", "conv-gaunt-channelwise": "model_block-gaunt",
+                    "conv-stub": "model_block-stub-conv"}
 
 
 class Part(torch.nn.Module):
@@ -83,10 +98,13 @@ class BlockModule(torch.nn.Module):
                           for l in range(q["L_sh"] + 1)]
         self.conv = Part(kernel.conv, parts["conv"], device, 2)
         self.sc = Part(kernel.sc, parts["sc"], device, 1)
+        conv_native = kernel.conv.native(parts["conv"])
+        parts["mix"] = mix_problem(problem, conv_native.irreps_out)
         self.lin = torch.nn.ModuleDict({
             k: o3.Linear(parts[k].in1, parts[k].out, internal_weights=False, shared_weights=True).to(device, dtype)
             for k in ("up", "mix", "post", "readout")})
-        self.sizes = weight_sizes(problem, kernel.sc.native(parts["sc"]).weight_numel)
+        self.sizes = weight_sizes(problem, kernel.sc.native(parts["sc"]).weight_numel, conv_native.weight_numel,
+                                  conv_native.irreps_out)
         senders, receivers, n = graph_tensors(problem, device)
         self.register_buffer("senders", senders)
         self.register_buffer("receivers", receivers)
@@ -121,11 +139,24 @@ class Block(Kernel):
     """The model block with the given conv, symmetric-contraction and harmonics kernels."""
 
     family = "model_block"
-    operation = "model_block"
     bilinear = False
 
     def __init__(self, conv: Kernel, sc: Kernel, sh: Kernel):
         self.conv, self.sc, self.sh = conv, sc, sh
+
+    @property
+    def operation(self) -> str:  # type: ignore[override]
+        return BLOCK_OPERATIONS.get(self.conv.operation, f"model_block with {self.conv.operation}")
+
+    @property
+    def stub(self) -> bool:
+        return self.conv.operation == "conv-stub"
+
+    def micro(self, problem: Problem) -> list[tuple[Problem, Kernel]]:
+        """The microbenchmark of the swapped operation at this block's shapes: its conv on the block's graph."""
+        if self.stub or problem.op != "model_block":
+            return []
+        return [(part_problems(problem)["conv"], self.conv)]
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -160,9 +191,9 @@ class Block(Kernel):
         why = super().supports(problem, device)
         if why:
             return why
-        if self.conv.operation != "conv":
-            return (f"{self.conv.name} computes {self.conv.operation!r} per edge, not the CG channelwise "
-                    f"product: it changes the model (a block with it needs its own reference)")
+        if self.conv.operation not in BLOCK_OPERATIONS:
+            return (f"{self.conv.name} computes {self.conv.operation!r} per edge: it changes the model and no "
+                    f"block reference composes it (only {', '.join(BLOCK_OPERATIONS)})")
         if self.sh.operation not in NORMALIZATIONS:
             return f"{self.sh.name}: unknown harmonics normalisation {self.sh.operation!r}"
         parts = part_problems(problem)
@@ -171,15 +202,19 @@ class Block(Kernel):
             if why:
                 return f"{k.name}: {why}"
         native = self.conv.native(parts["conv"])
-        if native.irreps_out != parts["conv"].out or native.weight_numel != tp_weight_numel(problem):
+        if self.conv.operation == "conv" and (native.irreps_out != parts["conv"].out
+                                              or native.weight_numel != tp_weight_numel(problem)):
             return f"{self.conv.name}: output irreps or weights differ from the channelwise product's"
         return None
 
     def native(self, problem: Problem) -> Native:
         parts = part_problems(problem)
         n, e = problem.batch, parts["conv"].batch
-        numel = sum(s for _, s in weight_sizes(problem, self.sc.native(parts["sc"]).weight_numel))
-        return Native(problem.in1, problem.out, problem.in2, "shared", numel, rows=(n, e, n))
+        conv = self.conv.native(parts["conv"])
+        numel = sum(s for _, s in weight_sizes(problem, self.sc.native(parts["sc"]).weight_numel, conv.weight_numel,
+                                               conv.irreps_out))
+        # the conv's paths: what "paths computed" compares between blocks
+        return Native(problem.in1, problem.out, problem.in2, "shared", numel, conv.path_labels, rows=(n, e, n))
 
     def flops(self, problem: Problem) -> float | None:
         """The swappable parts' forward FLOPs (linears and radial MLP not counted)."""
@@ -191,7 +226,24 @@ class Block(Kernel):
         return None
 
     def describe(self) -> dict:
-        return {**super().describe(), "parts": {"conv": self.conv.name, "sc": self.sc.name, "sh": self.sh.name}}
+        out = {**super().describe(), "parts": {"conv": self.conv.name, "sc": self.sc.name, "sh": self.sh.name}}
+        if self.stub:
+            out["stub_of"] = "conv"
+        elif self.conv.operation != "conv":
+            out["changes_model"] = self.changes_model
+        return out
+
+    @property
+    def changes_model(self) -> str:
+        """What a block with another conv operation computes differently (its problem-independent summary)."""
+        return ("Gaunt conv: l1+l2+l3-odd couplings and outputs above L_sh dropped; the paths into one output "
+                "degree share one per-edge weight per channel (L_sh+1 weights instead of one per path)")
+
+    def expressivity(self, problem: Problem) -> str | None:
+        """The Gaunt block's expressivity on ``problem`` against the CG block's, in words."""
+        if self.conv.operation != "conv-gaunt-channelwise":
+            return None
+        return expressivity(part_problems(problem)["conv"])
 
     def build(self, problem: Problem, device: str, dtype: torch.dtype) -> torch.nn.Module:
         return BlockModule(self, problem, device, dtype)
@@ -213,7 +265,9 @@ def _kernels() -> list[Kernel]:
     found = [Block(c, sc0, sh0) for c in _channelwise_convs()]
     found += [Block(conv0, s, sh0) for s in contraction.KERNELS + mace.KERNELS[:1] if s is not sc0]
     found += [Block(conv0, sc0, s) for s in harmonics.KERNELS if s is not sh0]
+    found += [Block(c, sc0, sh0) for c in conv_variants.KERNELS]  # Gaunt: changes the model
+    found.append(Block(conv_variants.StubConv(), sc0, sh0))  # the stub: for Amdahl's fraction only
     return found
 
 
-KERNELS = _kernels()
+KERNELS = _kernels() + conv_variants.KERNELS  # the Gaunt convs also run as convs (their micro cases)

@@ -123,6 +123,9 @@ def plan(suite: Suite, registry: Registry, device: str, kernel_refs: Iterable[st
     kept = [c for c in cases if all(matches(c, f) for f in filters)]
     # Identical [[problems]] tables would run a case twice and rank a kernel as runner-up to itself.
     kept = list({c.key: c for c in kept}.values())
+    from tpbench.run.micro import with_micro_cases  # a model block's micro cases (imports this module)
+
+    kept = with_micro_cases(kept)
     return [dataclasses.replace(c, repetition=r) for r in range(repeat) for c in kept]
 
 

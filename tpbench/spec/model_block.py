@@ -61,6 +61,7 @@ from tpbench.spec.problem import Problem
 # MACE-MP foundation models: 128 channels, harmonics to l = 3, correlation 3, radial MLP [64, 64, 64], 8 Bessel.
 BLOCK_CONFIGS: dict[str, tuple[int, int, int, int, int, int]] = {
     "tiny": (4, 1, 2, 2, 8, 4),
+    "tiny-scalar": (4, 0, 2, 2, 8, 4),  # scalar hidden features, as MACE-MP-small: CG and Gaunt convs align
     "mace-mp-small": (128, 0, 3, 3, 64, 8),
     "mace-mp-medium": (128, 1, 3, 3, 64, 8),
     "mace-mp-large": (128, 2, 3, 3, 64, 8),
@@ -135,13 +136,27 @@ def tp_weight_numel(problem: Problem) -> int:
     return channelwise_paths(conv.in1, conv.in2, conv.out).weight_numel
 
 
-def weight_sizes(problem: Problem, sc_numel: int) -> list[tuple[str, int]]:
-    """The parts of the shared weight vector, in order; ``sc_numel``: the contraction's weight count."""
+def weight_sizes(problem: Problem, sc_numel: int, conv_numel: int | None = None,
+                 conv_out: o3.Irreps | None = None) -> list[tuple[str, int]]:
+    """The parts of the shared weight vector, in order; ``sc_numel``: the contraction's weight count.
+
+    ``conv_numel`` / ``conv_out``: a conv of another operation (the Gaunt conv) has its own per-edge
+    weight count and output irreps, hence its own radial output and ``mix`` linear.
+    """
     q, parts = block_params(problem), part_problems(problem)
     R, nb = q["radial"], q["bessel"]
+    mix = parts["mix"] if conv_out is None else mix_problem(problem, conv_out)
     return [("up", linear_numel(parts["up"])), ("radial1", nb * R), ("radial2", R * R),
-            ("radial3", R * tp_weight_numel(problem)), ("mix", linear_numel(parts["mix"])), ("sc", int(sc_numel)),
+            ("radial3", R * (conv_numel or tp_weight_numel(problem))), ("mix", linear_numel(mix)),
+            ("sc", int(sc_numel)),
             ("post", linear_numel(parts["post"])), ("readout", linear_numel(parts["readout"]))]
+
+
+def mix_problem(problem: Problem, conv_out) -> Problem:
+    """The linear after a conv whose output irreps are ``conv_out``, to ``mul x s2(L_sh)``."""
+    mix = part_problems(problem)["mix"]
+    return Problem("linear", str(o3.Irreps(conv_out)), mix.irreps_out, weights="shared", batch=problem.batch,
+                   dtype=problem.dtype, family="linear")
 
 
 def split_weights(w, sizes: list[tuple[str, int]]) -> dict:

@@ -1,7 +1,9 @@
 """The ranking every view shows: per machine, problem and pass, the correct timed cases, fastest first.
 
 Only ``ok`` cases with a positive, finite median are ranked; an incorrect,
-skipped or failed case never is. Cases measured on different machines are
+skipped or failed case never is, nor a stub (a model block with an operation
+replaced by a near-free stand-in, ``stub_of``: a measuring device that
+computes something else). Cases measured on different machines are
 never ranked against each other: the ``machine`` column (a name in reports,
 a fingerprint in raw records; absent in runs from before fingerprints) is
 part of the group.
@@ -22,7 +24,7 @@ def ranked(df: pd.DataFrame) -> Iterator[tuple[dict, pd.DataFrame]]:
     if df.empty or "status" not in df or "median_ms" not in df:
         return
     median = pd.to_numeric(df["median_ms"], errors="coerce")
-    keep = (df["status"] == "ok") & (median > 0) & np.isfinite(median)
+    keep = (df["status"] == "ok") & (median > 0) & np.isfinite(median) & ~is_stub(df)
     if not keep.any():
         return
     ok = df[keep].assign(median_ms=median[keep])
@@ -31,3 +33,10 @@ def ranked(df: pd.DataFrame) -> Iterator[tuple[dict, pd.DataFrame]]:
     keys = list(GROUP)
     for key, group in ok.fillna({"machine": ""}).groupby(keys, sort=False, dropna=False):
         yield dict(zip(keys, key)), group.sort_values("median_ms", kind="stable")
+
+
+def is_stub(df: pd.DataFrame) -> pd.Series:
+    """Rows of stub kernels (``stub_of`` recorded): timed for Amdahl's fraction, never ranked."""
+    if "stub_of" not in df:
+        return pd.Series(False, index=df.index)
+    return df["stub_of"].map(lambda v: isinstance(v, str) and v != "")

@@ -33,7 +33,7 @@ def best_per_problem(df: pd.DataFrame) -> pd.DataFrame:
             row.update(best=best["kernel"], median_ms=best["median_ms"])
             if len(ok) > 1:
                 row.update(runner_up=ok.iloc[1]["kernel"], margin=ok.iloc[1]["median_ms"] / best["median_ms"])
-            row["caveat"] = fewer_paths(ok)
+            row["caveat"] = "; ".join(filter(None, (fewer_paths(ok), changes_model(ok))))
         rows.append(row)
     out = pd.DataFrame(rows)
     return out.sort_values(["problem", "pass"], key=lambda s: s.map(passes.order) if s.name == "pass" else s,
@@ -57,6 +57,15 @@ def fewer_paths(ok: pd.DataFrame) -> str:
     if counts[0] is None or not known or counts[0] >= max(known):
         return ""
     return f"{counts[0]} of {max(known)} paths"
+
+
+def changes_model(ok: pd.DataFrame) -> str:
+    """"changes the model" when the fastest row of ``ok`` computes another model than another correct
+    kernel of the problem (a model block with a Gaunt conv: ``changes_model`` recorded), else ""."""
+    flags = [isinstance(v, str) and v != "" for v in (ok["changes_model"] if "changes_model" in ok else [])]
+    if not flags or not flags[0] or all(flags):
+        return ""
+    return f"changes the model ({ok.iloc[0]['changes_model']})"
 
 
 def common_suffix(labels: list[str]) -> str:
@@ -91,7 +100,9 @@ def kernel_ranks(df: pd.DataFrame, kernel: str) -> pd.DataFrame:
         ok = fastest.get((machine, label, pass_), group.iloc[0:0])
         row = {**({"machine": machine} if mixed else {}), "problem": label, "pass": pass_}
         case = mine.iloc[0]
-        if kernel not in set(ok["kernel"]):
+        if isinstance(case.get("stub_of"), str) and case.get("stub_of"):
+            row["rank"] = f"not ranked: a stub (the block without its {case['stub_of']}'s cost)"
+        elif kernel not in set(ok["kernel"]):
             reason = case.get("reason")
             row["rank"] = f"{case['status']}" + (f": {reason}" if isinstance(reason, str) else "")
         else:
@@ -100,8 +111,12 @@ def kernel_ranks(df: pd.DataFrame, kernel: str) -> pd.DataFrame:
                        vs_best=ok.iloc[place]["median_ms"] / ok.iloc[0]["median_ms"], best=ok.iloc[0]["kernel"])
             mine_paths, known = path_count(case), [c for c in map(path_count, (r for _, r in ok.iterrows()))
                                                     if c is not None]
-            if mine_paths is not None and known and mine_paths < max(known):
-                row["caveat"] = f"{mine_paths} of {max(known)} paths"
+            notes = [f"{mine_paths} of {max(known)} paths"] if mine_paths is not None and known and \
+                mine_paths < max(known) else []
+            if isinstance(case.get("changes_model"), str) and case.get("changes_model"):
+                notes.append("changes the model")
+            if notes:
+                row["caveat"] = "; ".join(notes)
         rows.append(row)
     out = pd.DataFrame(rows)
     return out.sort_values(["problem", "pass"], key=lambda s: s.map(passes.order) if s.name == "pass" else s,

@@ -58,8 +58,12 @@ def command(run, root, show_all, kernel, width):
             which = ", ".join(dict.fromkeys(f"{r['best']} on {r['problem']}: {r['caveat']}"
                                             for _, r in caveats.iterrows()))
             click.echo(textwrap.fill(
-                f"caveat: the best kernel computes fewer paths (couplings) than another correct kernel, "
-                f"so it does less work ({which}); see `tpbench metrics`.", width))
+                f"caveat: the best kernel computes fewer paths (couplings) or another model than another correct "
+                f"kernel, so it does less work or other math ({which}); see `tpbench metrics`.", width))
+        from tpbench.views.block_table import prediction_text
+
+        for line in prediction_text(df):
+            click.echo(line if len(line) <= width else line[:width - 1] + "…")
     if show_all:
         click.echo("\nnot timed:")
         click.echo(fit(not_run(df), width))

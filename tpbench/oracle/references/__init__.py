@@ -28,6 +28,10 @@ operation           reference
 ``rotate``          :mod:`.rotate` — into the edge frame, ``|m| <= m_max``, back: the projector about ``r̂``
 ``model_block``     :mod:`.block` — a MACE layer composed of the references above (sh-component, conv,
                     symmetric_contraction, linear) and its radial embedding
+``conv-gaunt-``     :mod:`.gaunt_conv` — the channelwise conv with the Gaunt product per (edge, channel)
+``channelwise``
+``conv-stub``,      :mod:`.block_variants` — the CG conv with one path kept; the block with the Gaunt conv
+``model_block-*``   (``-gaunt``) or with the stub conv (``-stub-conv``)
 ==================  ==========================================================
 """
 
@@ -41,6 +45,7 @@ from typing import Callable
 import torch
 
 from tpbench.oracle.references import block, cg, conv, gaunt, grid_mlp, layers, matrix, rotate, sh, so2, symmetric
+from tpbench.oracle.references import block_variants, gaunt_conv
 from tpbench.spec.errors import UserError
 from tpbench.spec.native import Native
 from tpbench.spec.problem import Problem
@@ -64,6 +69,10 @@ REFERENCES: dict[str, Callable[..., torch.nn.Module]] = {
     "so2_conv": so2.so2,
     "model_block": block.block,
     "rotate": rotate.rotate,
+    "conv-gaunt-channelwise": gaunt_conv.gaunt_conv,
+    "conv-stub": block_variants.conv_stub,
+    "model_block-gaunt": block_variants.block_gaunt,
+    "model_block-stub-conv": block_variants.block_stub,
 }
 
 _NAME = re.compile(r"^([\w-]+)(?:\((.*)\))?$")

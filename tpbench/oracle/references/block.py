@@ -1,6 +1,8 @@
 """Float64 reference of the ``model_block`` operation, composed from its parts' references.
 
-The definition is :mod:`tpbench.spec.model_block`. Each swappable part is
+The definition is :mod:`tpbench.spec.model_block`; ``conv_operation`` names
+another conv operation for blocks that compute another model (the Gaunt conv,
+the stub: :mod:`.block_variants`). Each swappable part is
 the float64 oracle of its own operation from this table — ``sh-component``
 (:mod:`.sh`), ``conv`` (:mod:`.conv`, the per-path CG product per edge),
 ``symmetric_contraction`` (:mod:`.symmetric`) and ``linear`` (:mod:`.layers`)
@@ -16,7 +18,7 @@ import math
 import torch
 
 from tpbench.spec.conv import graph_tensors
-from tpbench.spec.model_block import POLY_P, block_params, part_problems, split_weights, weight_sizes
+from tpbench.spec.model_block import POLY_P, block_params, mix_problem, part_problems, split_weights, weight_sizes
 from tpbench.spec.native import Native
 from tpbench.spec.problem import Problem
 
@@ -33,17 +35,20 @@ def radial_basis(d: torch.Tensor, r_max: float, n_b: int, p: int = POLY_P) -> to
 class ReferenceBlock(torch.nn.Module):
     """``module(nodes (N, 3 + H.dim), shifts (E, 3), w) -> (N, 1)`` per-atom energies, float64."""
 
-    def __init__(self, problem: Problem):
+    def __init__(self, problem: Problem, conv_operation: str = "conv"):
         from tpbench.oracle.references import reference_for  # the table imports this module
 
         super().__init__()
         q = block_params(problem)
         parts = part_problems(problem)
         self.sh = reference_for("sh-component", parts["sh"])
-        self.conv = reference_for("conv", parts["conv"])
+        self.conv = reference_for(conv_operation, parts["conv"])
         self.sc = reference_for("symmetric_contraction", parts["sc"])
+        conv_native = self.conv.native
+        parts["mix"] = mix_problem(problem, conv_native.irreps_out)
         self.lin = torch.nn.ModuleDict({k: reference_for("linear", parts[k]) for k in ("up", "mix", "post", "readout")})
-        self.sizes = weight_sizes(problem, self.sc.native.weight_numel)
+        self.sizes = weight_sizes(problem, self.sc.native.weight_numel, conv_native.weight_numel,
+                                  conv_native.irreps_out)
         senders, receivers, n = graph_tensors(problem, "cpu")
         self.register_buffer("senders", senders)
         self.register_buffer("receivers", receivers)

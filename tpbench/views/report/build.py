@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from tpbench.spec.errors import UserError
-from tpbench.views.report import figures, tables
+from tpbench.views.report import block, figures, tables
 from tpbench.views.report.conv import conv_vs_edges
 from tpbench.views.report.data import Runs, load
 from tpbench.views.report.html import render
@@ -16,7 +16,7 @@ from tpbench.views.report.plotting import Palette
 from tpbench.views.report.provenance import env_table
 from tpbench.views.report.roofline import roofline
 
-SECTIONS = [("summary", "Summary"), ("runtime", "Runtime"), ("speedup", "Speedup"), ("memory", "Memory"),
+SECTIONS = [("summary", "Summary"), ("micro-to-model", "Micro to model"), ("runtime", "Runtime"), ("speedup", "Speedup"), ("memory", "Memory"),
             ("roofline", "Roofline"), ("expressivity", "Expressivity"), ("correctness", "Correctness"),
             ("failures", "Failures"), ("environment", "Environment")]
 WINNER_COLUMNS = [("problem_label", "problem", "text"), ("pass", "pass", "text"), ("winner", "fastest", "text"),
@@ -55,10 +55,10 @@ def report_html(runs: Runs, baseline: str | None = None, home: str | None = None
     if baseline is not None and baseline not in set(runs.cases["kernel"]):
         raise UserError(f"baseline kernel {baseline!r} is not in these runs")
     baseline = baseline or tables.default_baseline(runs)
-    context = {**tables_context(runs), **figures_context(runs, baseline)}
+    context = {**tables_context(runs), **figures_context(runs, baseline), **block_context(runs)}
     return render("report.html.j2", **context, baseline=baseline, home=home, warnings=runs.warnings,
                   run_ids=list(runs.manifests), n_cases=len(runs.cases), version=version(),
-                  generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), sections=SECTIONS,
+                  generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), sections=[s for s in SECTIONS if s[0] != "micro-to-model" or context["block_rows"]],
                   environment=env_table(runs.manifests))
 
 
@@ -76,6 +76,12 @@ def tables_context(runs: Runs) -> dict[str, Any]:
             "errors": tables.errors(runs), "error_columns": ERROR_COLUMNS,
             "failures": tables.failures(runs), "failure_columns": FAILURE_COLUMNS,
             "failure_summary": tables.failure_summary(runs), "failure_summary_columns": FAILURE_SUMMARY_COLUMNS}
+
+
+def block_context(runs: Runs) -> dict[str, Any]:
+    """The "From microbenchmark to model" section (absent when the runs hold no model block)."""
+    rows = block.table(runs.cases)
+    return {"block_rows": rows, "block_columns": block.COLUMNS, "fig_block": block.figures(rows) if rows else []}
 
 
 def figures_context(runs: Runs, baseline: str | None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from tpbench.metrics.expressivity import add_normalised_runtime
 from tpbench.results.store import frame, open_run
+from tpbench.views.ranking import is_stub
 
 NUMERIC = ("median_ms", "iqr_ms", "min_ms", "mean_ms", "ci_low_ms", "ci_high_ms", "rel_ci", "n_samples",
            "batch", "threads", "rel_error", "equivariance_error", "flops", "bytes", "gflops_per_s",
@@ -24,7 +25,7 @@ NUMERIC = ("median_ms", "iqr_ms", "min_ms", "mean_ms", "ci_low_ms", "ci_high_ms"
            "upper_bound", "build_s", "gate_s", "inner_loops", "peak_rss_mb")
 TEXT = ("kernel", "backend", "family", "operation", "symmetry", "layout", "effective_method", "problem_id",
         "problem_label", "problem_family", "dtype", "device", "pass", "variant", "status", "reason", "timer",
-        "run_id")
+        "run_id", "stub_of", "changes_model")
 NESTED = ("problem", "params", "errors", "tolerances", "output_variance", "paths", "paths_missed", "samples_ms")
 FAILED = ("skipped", "unavailable", "incorrect", "error", "timeout", "oom")
 
@@ -39,9 +40,9 @@ class Runs:
 
     @property
     def ok(self) -> pd.DataFrame:
-        """Correct, timed cases with a usable median."""
+        """Correct, timed cases with a usable median (stubs left out: they are never compared)."""
         c = self.cases
-        return c[(c["status"] == "ok") & (c["median_ms"] > 0) & np.isfinite(c["median_ms"])]
+        return c[(c["status"] == "ok") & (c["median_ms"] > 0) & np.isfinite(c["median_ms"]) & ~is_stub(c)]
 
 
 def load(refs: Iterable[str], root: str = "results") -> Runs:

@@ -41,9 +41,13 @@ def work_note(first: pd.Series, second: pd.Series | None) -> str:
     theirs = set(second["paths"]) if isinstance(second["paths"], list) else None
     if mine is None or theirs is None:
         return "paths not recorded"
+    model = ""
+    if isinstance(first.get("changes_model"), str) and first.get("changes_model") and not (
+            isinstance(second.get("changes_model"), str) and second.get("changes_model")):
+        model = "; changes the model: " + first["changes_model"]
     if mine == theirs:
-        return "same"
-    return f"differ: {len(mine)} vs {len(theirs)}"
+        return "same" + model
+    return f"differ: {len(mine)} vs {len(theirs)}" + model
 
 
 def speedups(runs: Runs, baseline: str) -> dict[str, pd.DataFrame]:

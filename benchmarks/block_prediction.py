@@ -22,7 +22,6 @@ Usage: ``python benchmarks/block_prediction.py --config mace-mp-small --atoms 51
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import torch
@@ -38,6 +37,7 @@ from tpbench_kernels.conv import convolution, harmonics
 from tpbench_kernels.model import conv_variants
 from tpbench_kernels.model.block import Block
 from tpbench_kernels.symmetric import contraction
+from interleave import interleaved_medians  # same folder
 
 BASELINE = "conv-e3nn"
 CONVS = ["conv-e3nn", "conv-unfused.e3nn-cg-channelwise", "conv-unfused.cg-sparse", "conv-unfused.torch-cg",
@@ -155,16 +155,7 @@ def main() -> None:
             no_sc.sc = StubSC(part_problems(p)["sc"].out.dim)
             fns[("stub-sc", name)] = (lambda m: lambda: energy_forces(m, pos, h, shifts, w))(no_sc)
         print(f"built {name} in {time.perf_counter() - t0:.1f} s")
-    for _ in range(args.warmup):
-        for fn in fns.values():
-            fn()
-    samples = {key: [] for key in fns}
-    for r in range(args.rounds):
-        for key, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            samples[key].append(time.perf_counter() - t0)
-    med = {key: statistics.median(s) * 1e3 for key, s in samples.items()}
+    med = {key: s * 1e3 for key, s in interleaved_medians(fns, args.rounds, args.warmup).items()}
     micro = {n: med[("micro", n)] for n in blocks}
     block = {n: med[("block", n)] for n in blocks}
     print(f"median of {args.rounds} interleaved rounds; baseline {BASELINE}: block {block[BASELINE]:.1f} ms, "

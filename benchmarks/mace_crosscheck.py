@@ -21,8 +21,6 @@ Usage: ``python benchmarks/mace_crosscheck.py --config mace-mp-small --atoms 512
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
@@ -32,6 +30,7 @@ from tpbench.spec.graphs import build_atoms, reps_for
 from tpbench.spec.model_block import BLOCK_CONFIGS, model_block
 
 from block_prediction import crystal, energy_forces, kernels  # noqa: E402  (same folder)
+from interleave import interleaved_medians  # same folder
 
 
 def mace_model(config: str, r_max: float, interactions: int, cueq: bool = False):
@@ -165,19 +164,10 @@ def main() -> None:
     h = torch.randn(len(pos), native.irreps_in1.dim - 3, generator=gen).float()
     w = torch.randn(native.weight_numel, generator=gen).float()
     fns[block.name] = lambda: energy_forces(module, pos.float(), h, shifts.float(), w)
-    for _ in range(2):
-        for fn in fns.values():
-            fn()
-    samples = {k: [] for k in fns}
-    for _ in range(args.rounds):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            samples[k].append(time.perf_counter() - t0)
-    base = statistics.median(samples[block.name])
+    med = interleaved_medians(fns, args.rounds, warmup=2)
     print(f"energy + forces, median of {args.rounds} interleaved rounds (shared CPU):")
-    for k, s in samples.items():
-        print(f"  {k:<45} {statistics.median(s) * 1e3:9.1f} ms  {statistics.median(s) / base:5.2f}x the block")
+    for k, s in med.items():
+        print(f"  {k:<45} {s * 1e3:9.1f} ms  {s / med[block.name]:5.2f}x the block")
 
 
 if __name__ == "__main__":

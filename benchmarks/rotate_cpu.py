@@ -11,8 +11,6 @@ Usage: ``python benchmarks/rotate_cpu.py [--L 2,4,6] [--mul 16] [--m-max 2] [--e
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
@@ -22,6 +20,7 @@ from tpbench.oracle.inputs import for_kernel, make_inputs
 from tpbench.oracle.references import reference_for
 from tpbench.spec.passes import pass_function
 from tpbench.spec.shapes import rotate
+from interleave import interleaved_medians  # same folder
 
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -47,17 +46,9 @@ def one_L(L: int, args, kernels) -> None:
     base_name = kernels[0].name
     for pass_ in ("fwd", "fwd+bwd"):
         fns = {n: pass_function(m, pass_, inputs) for n, (m, inputs) in cases.items()}
-        for fn in fns.values():
-            fn()
-        samples = {n: [] for n in fns}
-        for _ in range(args.rounds):
-            for n, fn in fns.items():
-                t0 = time.perf_counter()
-                fn()
-                samples[n].append(time.perf_counter() - t0)
-        base = statistics.median(samples[base_name])
-        for n, s in samples.items():
-            print(f"  {pass_:<8} {n:<24} {statistics.median(s) * 1e3:9.2f} ms  {statistics.median(s) / base:6.2f}x {base_name}")
+        med = interleaved_medians(fns, args.rounds)
+        for n, s in med.items():
+            print(f"  {pass_:<8} {n:<24} {s * 1e3:9.2f} ms  {s / med[base_name]:6.2f}x {base_name}")
 
 
 def main() -> None:

@@ -14,7 +14,6 @@ Usage: ``python benchmarks/sc_cpu.py [--model mace-mp-medium] [--nodes 500] [--r
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import torch
@@ -26,6 +25,7 @@ from tpbench.oracle.references import reference_for
 from tpbench.spec.shapes import symmetric_contraction_model
 from tpbench_kernels.symmetric.contraction import CueSC, TorchSC
 from tpbench_kernels.symmetric.mace import MaceSC
+from interleave import interleaved_medians  # same folder
 
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -72,17 +72,9 @@ def main() -> None:
     print("pass      kernel            median_ms  ratio_to_torch-sc")
     for pass_ in ("fwd", "fwd+bwd"):
         fns = {n: pass_function(m, pass_, inputs) for n, (m, inputs) in cases.items()}
-        for fn in fns.values():
-            fn()
-        samples = {n: [] for n in fns}
-        for _ in range(args.rounds):
-            for n, fn in fns.items():
-                t0 = time.perf_counter()
-                fn()
-                samples[n].append(time.perf_counter() - t0)
-        base = statistics.median(samples["torch-sc"])
-        for n, s in samples.items():
-            print(f"{pass_:<9} {n:<17} {statistics.median(s) * 1e3:9.1f}  {statistics.median(s) / base:6.2f}")
+        med = interleaved_medians(fns, args.rounds)
+        for n, s in med.items():
+            print(f"{pass_:<9} {n:<17} {s * 1e3:9.1f}  {s / med['torch-sc']:6.2f}")
 
 
 if __name__ == "__main__":

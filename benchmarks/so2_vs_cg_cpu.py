@@ -21,8 +21,6 @@ Usage: ``python benchmarks/so2_vs_cg_cpu.py [--L 2,4,6] [--mul 16] [--edges 1000
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 from e3nn import o3
@@ -33,6 +31,7 @@ from tpbench.spec.passes import pass_function
 from tpbench.kernel import build_module, default_dtype
 from tpbench.oracle.references.so2 import cg_weights, couplings, so2_layout
 from tpbench.spec.shapes import channelwise_problem, custom, s2, s2ap, so2_conv
+from interleave import interleaved_medians  # same folder
 
 
 class E3nnEquivalent(torch.nn.Module):
@@ -62,12 +61,6 @@ class E3nnEquivalent(torch.nn.Module):
 
     def forward(self, x, Y, W):
         return self.tp(x, Y, W)
-
-
-def _time(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def cases_for(L: int, mul: int, E: int, kernels: dict, gen: torch.Generator) -> dict:
@@ -118,16 +111,9 @@ def main() -> None:
         cases = cases_for(L, args.mul, args.edges, kernels, gen)
         for pass_ in ("fwd", "fwd+bwd"):
             fns = {n: pass_function(m, pass_, inputs) for n, (m, inputs) in cases.items()}
-            for fn in fns.values():
-                fn()  # warm-up
-            samples = {n: [] for n in fns}
-            for _ in range(args.rounds):
-                for n, fn in fns.items():
-                    samples[n].append(_time(fn))
-            base = statistics.median(samples["torch-so2"])
-            for n, s in samples.items():
-                med = statistics.median(s)
-                print(f"{L:<2} {pass_:<9} {n:<30} {med * 1e3:9.2f}  {med / base:6.2f}")
+            med = interleaved_medians(fns, args.rounds)
+            for n, s in med.items():
+                print(f"{L:<2} {pass_:<9} {n:<30} {s * 1e3:9.2f}  {s / med['torch-so2']:6.2f}")
 
 
 if __name__ == "__main__":

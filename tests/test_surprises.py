@@ -2,6 +2,7 @@
 and the CPU allocator's out-of-memory is ``oom``."""
 
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -85,3 +86,10 @@ def test_cpu_allocator_failure_is_oom():
     record = finalize({"status": "error", "reason": fields["reason"]})
     assert record["status"] == "oom"
     assert finalize({"status": "error", "reason": "ValueError: bad"})["status"] == "error"
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (Path(__file__).parent.parent / "suites").glob("*.toml")))
+def test_every_shipped_suite_plans(name):
+    """A typo or an impossible problem in a shipped suite fails here, not on a user's GPU box hours in."""
+    suite = load_suite(name)
+    assert plan(suite, Registry.default(), suite.device), f"{name} plans no case"

@@ -63,6 +63,7 @@ checked against the reference with the very same numbers.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from functools import cached_property
@@ -175,8 +176,8 @@ class Problem:
             data["params"] = {k: dict(self.params)[k] for k in CANONICAL_PARAMS[self.op]}
         return data
 
-    @property
-    def id(self) -> str:
+    @functools.cached_property
+    def id(self) -> str:  # cached: a sweep asks for it for every case, many times (the problem is frozen)
         text = json.dumps(self.canonical(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 

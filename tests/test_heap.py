@@ -15,8 +15,12 @@ import pytest
 pytestmark = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
                                 reason="glibc heap only")
 
+# The runner pins the heap in a process that has imported everything (torch, e3nn, the kernels);
+# the layout of the address space then decides whether the heap can grow in place, so the checks
+# run in the same state.
 PRELUDE = """
 import json, resource, torch
+import tpbench.run.runner
 from tpbench.measure import heap
 from tpbench.measure.memory import cpu_peak
 MB = 1 << 20
@@ -52,8 +56,9 @@ print(json.dumps({"state": state, "system": system, "pinned": pinned}))
     assert got["state"] == "glibc pinned: no mmap, no trim"
     # By default a 64 MiB block is mmapped and unmapped on every call: every call faults anew.
     assert min(got["system"][1:]) > 0
-    # Pinned, the first calls grow the heap (two, measured); from then on it is reused.
-    assert sum(got["pinned"][3:]) < 50, got["pinned"]
+    # Pinned, the first calls grow the heap (two to four, measured: more when a mapping is in the heap's
+    # way and glibc grows it elsewhere); from then on it is reused: the second half faults nothing.
+    assert sum(got["pinned"][6:]) < 50, got["pinned"]
 
 
 def test_release_gives_memory_back_and_peak_delta_sees_reused_memory():

@@ -199,3 +199,16 @@ def test_kernels_verified_equal_share_one_measurement(tmp_path):
     if "gaunt-grid" in KERNELS:
         gaunt = expressivity_record(KERNELS["gaunt-grid"], problem, cache_dir=tmp_path, verified=True)
         assert gaunt["measured_on"] == "gaunt-grid" and gaunt["expressivity"] < shared[0]["expressivity"]
+
+
+def test_a_damaged_cache_file_is_measured_again_and_replaced(tmp_path):
+    from tpbench.metrics import expressivity as ex
+
+    good = expressivity_record(KERNELS["torch-cg"], mimo(1), cache_dir=tmp_path)
+    [path] = tmp_path.glob("*.json")
+    path.write_text('{"expressivity": 5, "interac')  # a writer killed halfway (before writes were atomic)
+    ex._MEMORY.clear()
+    again = expressivity_record(KERNELS["torch-cg"], mimo(1), cache_dir=tmp_path)
+    assert {**again, "seconds": None} == {**good, "seconds": None}  # measured again (its time differs)
+    assert json.loads(path.read_text())["interactability"] == good["interactability"]
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no partial file left behind

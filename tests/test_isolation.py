@@ -295,3 +295,33 @@ def test_prestarted_worker_runs_cases_once_configured():
     finally:
         pool.close()
     assert not pool._proc
+
+
+def test_expressivity_is_measured_in_the_worker_and_matches_in_process(tmp_path):
+    """The worker computes a case's expressivity next to the case: the parent builds nothing again."""
+    import functools
+
+    from tpbench.metrics import expressivity as ex
+
+    problem = make_problem("mimo", L=2, batch=16)
+    cases = [Case(problem, Registry.default().get(name), "fwd", "eager", "cpu") for name in ("torch-cg", "gaunt-grid")]
+    fields = {}
+    for isolate in (True, False):
+        ex._MEMORY.clear()
+        cache = tmp_path / f"cache-{isolate}"
+        store = RunStore.create(tmp_path / f"run-{isolate}", {"suite": "test"})
+        runner = Runner(store, TIMING, isolate=isolate, telemetry=False,
+                        extra_metrics=functools.partial(ex.case_fields, str(cache)))
+        run_sweep(runner, cases, progress=False)
+        fields[isolate] = {r["kernel"]: (r["status"], r["expressivity"], r["interactability"]) for r in store.records()}
+        assert len(list(cache.glob("*.json"))) == 2 and not list(cache.glob("*.part"))
+        assert bool(ex._MEMORY) is not isolate  # isolated: the parent measured nothing itself
+    assert fields[True] == fields[False] == {"torch-cg": ("ok", 14, 14), "gaunt-grid": ("ok", 9, 14)}
+
+
+def test_extra_metrics_that_cannot_reach_the_worker_is_a_clear_error(tmp_path):
+    store = RunStore.create(tmp_path / "run", {"suite": "test"})
+    runner = Runner(store, TIMING, isolate=True, telemetry=False, extra_metrics=lambda case, verified: {})
+    case = Case(make_problem("mimo", L=1, batch=16), Registry.default().get("torch-cg"), "fwd", "eager", "cpu")
+    with pytest.raises(TypeError, match="must pickle"):
+        run_sweep(runner, [case], progress=False)

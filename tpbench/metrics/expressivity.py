@@ -76,6 +76,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -566,7 +567,10 @@ def expressivity_record(kernel: Kernel, problem: Problem, cache_dir: str | Path 
     key = function_key(kernel, problem) if verified else cache_key(kernel, problem)
     path = Path(cache_dir) / f"{key}.json" if cache_dir is not None else None
     if key not in _MEMORY and path is not None and path.exists():
-        _MEMORY[key] = json.loads(path.read_text())
+        try:
+            _MEMORY[key] = json.loads(path.read_text())
+        except (OSError, ValueError):  # unreadable: measured again and rewritten
+            path.unlink(missing_ok=True)
     if key not in _MEMORY:
         try:
             record = dataclasses.asdict(expressivity(kernel, problem))
@@ -577,7 +581,10 @@ def expressivity_record(kernel: Kernel, problem: Problem, cache_dir: str | Path 
         _MEMORY[key] = {**record, "measured_on": kernel.name}
     if path is not None and not path.exists() and _MEMORY[key]["status"] != "error":
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(_MEMORY[key], indent=1))
+        # Whole or not at all: a worker killed mid-write, or two writing one key, leave no half file.
+        part = path.with_name(f"{path.name}.{os.getpid()}.part")
+        part.write_text(json.dumps(_MEMORY[key], indent=1))
+        os.replace(part, path)
     return json.loads(json.dumps(_MEMORY[key]))  # a copy the caller may change
 
 
@@ -622,3 +629,9 @@ def runner_fields(kernel: Kernel, problem: Problem, cache_dir: str | Path | None
         "expressivity_s": record.get("seconds"),
         "expressivity_measured_on": record.get("measured_on"),
     }
+
+
+def case_fields(cache_dir: str | None, case, verified: bool) -> dict:
+    """:func:`runner_fields` of a runner's case: the runner's ``extra_metrics`` hook, picklable
+    as ``functools.partial(case_fields, cache_dir)`` so an isolated worker computes it."""
+    return runner_fields(case.kernel, case.problem, cache_dir, verified=verified)

@@ -87,7 +87,7 @@ def ray_slots(ray, device: str, threads: int, workers: int | None) -> RaySlots:
 
 def ray_sweep(store: RunStore, cases: list[Case], config: WorkerConfig, device: str, *,
               address: str | None = None, workers: int | None = None, progress: bool = True,
-              extra_metrics: Callable[[Case, bool], dict[str, Any]] | None = None, retry: bool = False) -> int:
+              retry: bool = False) -> int:
     """Run every case not yet in ``store`` on Ray (with ``retry``, failed ones again); return how many ran."""
     ray = require("ray", "ray")
     from tqdm import tqdm
@@ -129,8 +129,6 @@ def ray_sweep(store: RunStore, cases: list[Case], config: WorkerConfig, device: 
             slot, case = inflight.pop(ref)
             try:
                 record = {**base_record(case), **ray.get(ref)}  # the identity, whatever happened there
-                if extra_metrics is not None and "errors" in record:
-                    record.update(extra_metrics(case, record.get("status") == "ok"))
             except ray.exceptions.RayError as exc:  # the actor died with the case: that case's error only
                 record = base_record(case)
                 record.update(status="error", reason=f"Ray worker died running the case: {type(exc).__name__}: "

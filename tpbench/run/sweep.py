@@ -53,7 +53,7 @@ def sweep(runner: Runner, cases: list[Case], progress: bool = True, stream=None,
     bar = tqdm(todo, disable=not (progress and tty), unit="case", dynamic_ncols=True, mininterval=1.0, file=stream)
     if runner.isolate:
         pool = pool or IsolatedRunner(None)
-        pool.configure(worker_config(runner), runner.timeout_s, runner.extra_metrics)
+        pool.configure(worker_config(runner), runner.timeout_s)
     # Records of cases that did not run wait for the next case that did: a broad suite has
     # thousands, and an fsync each cost seconds. Losing them to a crash costs nothing.
     unwritten: list[dict] = []
@@ -98,4 +98,4 @@ def worker_config(runner: Runner) -> WorkerConfig:
     """What another process needs to run cases exactly as ``runner`` would."""
     return WorkerConfig(timing={**runner.timing, "timer": runner.timer}, seed=runner.seed,
                         threads=torch.get_num_threads(), kernel_files=runner.kernel_files,
-                        peaks=runner.peaks, telemetry=runner.telemetry)
+                        peaks=runner.peaks, telemetry=runner.telemetry, extra_metrics=runner.extra_metrics)

@@ -26,11 +26,16 @@ and the next case starts a fresh worker. The worker dies with its parent
 (importing torch and e3nn), which is why a healthy worker is reused; the
 start-up wait is not charged to a case's timeout.
 
-``extra_metrics`` (a callable on the parent's :class:`~tpbench.run.runner.Case` and
-whether the case passed) cannot cross the process boundary; the parent applies it to
-every record that passed the build (it has ``errors``), as the in-process runner does.
+The run's ``extra_metrics`` (expressivity) travel in the config as a picklable
+callable and are computed in the worker, next to the case: what they ask of a kernel
+(its native irreps, for cuEquivariance a descriptor that takes up to a second to build)
+the worker has at hand, and the parent would build it again while the worker waits.
+
 The worker's process can be started before its config is known
-(:meth:`IsolatedRunner.prestart`), so that its imports overlap the parent's planning.
+(:meth:`IsolatedRunner.prestart`), so that its imports overlap the parent's planning;
+while it waits it asks every kernel whether it is available, as the parent's plan does,
+because that imports each kernel's library (mace-torch alone takes a second), which the
+first case of that library would otherwise wait for.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
+import pickle
 import signal
 from multiprocessing.connection import wait
 from typing import Any, Callable
@@ -58,6 +64,8 @@ class WorkerConfig:
     kernel_files: list[str] = dataclasses.field(default_factory=list)
     peaks: dict[str, Any] | None = None
     telemetry: bool = True
+    #: the runner's ``extra_metrics(case, verified)``: a module-level function or a ``functools.partial`` of one
+    extra_metrics: Callable | None = None
 
 
 def task_of(case, passes: list[str]) -> dict[str, Any]:
@@ -81,8 +89,8 @@ class TaskRunner:
         self.registry = Registry.default()
         self.registry.resolve(config.kernel_files)
         timing = dict(config.timing)
-        self.runner = Runner(None, timing, seed=config.seed, timer=timing.pop("timer", None), peaks=config.peaks,
-                             telemetry=config.telemetry)
+        self.runner = Runner(None, timing, seed=config.seed, extra_metrics=config.extra_metrics,
+                             timer=timing.pop("timer", None), peaks=config.peaks, telemetry=config.telemetry)
 
     def __call__(self, task: dict[str, Any]) -> dict[str, Any]:
         from tpbench.run.case import Case
@@ -137,7 +145,13 @@ def worker_main(conn, parent_pid: int | None = None) -> None:
     from tpbench.kernel.registry import plugin_kernels
     from tpbench.run import runner  # noqa: F401  (the imports are the start-up cost the parent overlaps)
 
-    plugin_kernels()
+    for kernel in plugin_kernels():
+        if conn.poll():  # the config is here: the cases come first
+            break
+        try:
+            kernel.available()
+        except Exception:  # its cases will say so
+            pass
     try:
         config = conn.recv()
     except EOFError:
@@ -177,17 +191,16 @@ class IsolatedRunner:
     """
 
     def __init__(self, config: WorkerConfig | None, timeout_s: float = 300.0,
-                 extra_metrics: Callable | None = None, startup_timeout_s: float = STARTUP_TIMEOUT_S):
+                 startup_timeout_s: float = STARTUP_TIMEOUT_S):
         self.config, self.timeout_s = config, timeout_s
-        self.extra_metrics = extra_metrics
         self.startup_timeout_s = startup_timeout_s
         self._proc = None
         self._conn = None
         self._configured = False
         self.starts = 0
 
-    def configure(self, config: WorkerConfig, timeout_s: float, extra_metrics: Callable | None = None) -> None:
-        self.config, self.timeout_s, self.extra_metrics = config, timeout_s, extra_metrics
+    def configure(self, config: WorkerConfig, timeout_s: float) -> None:
+        self.config, self.timeout_s = config, timeout_s
 
     def prestart(self) -> "IsolatedRunner":
         """Start the worker's process now; it imports and then waits for its config."""
@@ -203,7 +216,12 @@ class IsolatedRunner:
 
     def _start(self) -> None:
         self.prestart()
-        self._conn.send(self.config)
+        try:
+            self._conn.send(self.config)
+        except (pickle.PicklingError, AttributeError, TypeError) as exc:
+            self._kill()
+            raise TypeError(f"the isolated worker's config must pickle (extra_metrics: a module-level "
+                            f"function or a functools.partial of one): {exc}") from None
         self._configured = True
         answer = self._wait(self.startup_timeout_s)
         if answer != ("ok", "ready"):
@@ -245,8 +263,6 @@ class IsolatedRunner:
         status, answer = self._wait(self.timeout_s)
         if status == "ok":
             record = {**base_record(case), **answer}  # whatever happened there, the case's identity is here
-            if self.extra_metrics is not None and "errors" in record:
-                record.update(self.extra_metrics(case, record.get("status") == "ok"))
             record["isolated"] = True
             return record
         self._kill()

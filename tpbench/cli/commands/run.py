@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sys
 from pathlib import Path
 
@@ -255,17 +256,17 @@ def command(suite_ref, device, kernels, filters, out_dir, resume, retry, threads
     click.echo(f"run {store.run_id}: {len(cases)} cases, device {device}, {threads} threads -> {store.dir}", err=True)
     extra = None
     if metrics:
-        from tpbench.metrics.expressivity import runner_fields
+        from tpbench.metrics.expressivity import case_fields
 
-        cache = Path(out_dir) / ".cache" / "expressivity"
-        extra = lambda case, verified: runner_fields(case.kernel, case.problem, cache, verified=verified)  # noqa: E731
+        # A partial of a module-level function pickles: the isolated worker computes it next to the case.
+        extra = functools.partial(case_fields, str(Path(out_dir) / ".cache" / "expressivity"))
     runner = Runner(store, timing, seed=seed, extra_metrics=extra, timer=timer,
                     peaks=store.manifest().get("peaks"), isolate=isolate, timeout_s=timeout_s,
                     kernel_files=[k for k in kernels if is_kernel_file(k)])
     try:
         if executor == "ray":
             ran = ray_sweep(store, cases, worker_config(runner), device, address=address, workers=workers,
-                            progress=progress, extra_metrics=extra, retry=retry)
+                            progress=progress, retry=retry)
         elif executor == "slurm":
             ran = slurm_shards(store, suite, device, kernels, filters, threads, n_tasks, partition, time_min,
                                slurm_cluster, out_dir, metrics)

@@ -165,6 +165,37 @@ def test_interrupted_run_resumes_with_every_case_once(capsys, tmp_path, tiny_sui
     assert len(keys) == total and set(keys.values()) == {1}
 
 
+def test_ctrl_c_as_a_record_is_written_leaves_it_written_once(tmp_path, monkeypatch):
+    """Ctrl-C arriving just after a record reached the disk must not have the sweep write it again."""
+    from tpbench.kernel.registry import Registry
+    from tpbench.results.store import RunStore
+    from tpbench.run.case import Case
+    from tpbench.run.runner import Runner
+    from tpbench.run.sweep import sweep
+    from tpbench.spec.shapes import make_problem
+
+    problem = make_problem("mimo", L=1, batch=8)
+    cases = [Case(problem, Registry.default().get(name), "fwd", "eager", "cpu") for name in ("torch-cg", "e3nn-cg-full")]
+    store = RunStore.create(tmp_path / "run", {"suite": "test"})
+    runner = Runner(store, {"budget_s": 0.02, "warmup_s": 0.0, "min_samples": 3}, telemetry=False)
+    real_fsync, interrupted = os.fsync, []
+
+    def fsync_then_ctrl_c(fd):
+        real_fsync(fd)
+        if not interrupted:
+            interrupted.append(fd)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(os, "fsync", fsync_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        sweep(runner, cases, progress=False)
+    on_disk = lambda: collections.Counter(case_key(r) for r in read_cases(store.cases_path))  # noqa: E731
+    assert interrupted and list(on_disk().values()) == [1]
+    assert sweep(runner, cases, progress=False) == 1  # resumed: only the case not yet written
+    keys = on_disk()
+    assert len(keys) == 2 and set(keys.values()) == {1}
+
+
 def test_repeat_runs_rounds_and_loader_merges_them(capsys, tmp_path, tiny_suite):
     from tpbench.results.store import load_runs
 

@@ -8,6 +8,9 @@ segfault or a hang is that case's ``error`` or ``timeout``, not the sweep's.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+
 import torch
 
 from tpbench.run.case import Case, now
@@ -68,16 +71,43 @@ def sweep(runner: Runner, cases: list[Case], progress: bool = True, stream=None,
                 record["retry"] = True
             unwritten.append(record)
             if not skip or len(unwritten) >= LOG_EVERY * 10:
-                runner.store.append_many(unwritten)
-                unwritten = []
+                flush(runner.store, unwritten)
             if progress and not tty and (done_count % LOG_EVERY == 0 or done_count == len(todo)):
                 print(f"{done_count}/{len(todo)} cases done", file=stream, flush=True)
     finally:
-        runner.store.append_many(unwritten)
+        flush(runner.store, unwritten)
         if pool is not None:
             pool.close()
         runner.release()
     return len(todo)
+
+
+def flush(store, records: list[dict]) -> None:
+    """Append ``records`` to ``store`` and empty the list, with Ctrl-C held until both are done.
+
+    A Ctrl-C between the write and the emptying would have the sweep's ``finally``
+    write the same records again: a case twice in the run.
+    """
+    with interrupt_deferred():
+        store.append_many(records)
+        records.clear()
+
+
+@contextlib.contextmanager
+def interrupt_deferred():
+    """Run the block to its end despite Ctrl-C; raise ``KeyboardInterrupt`` after it if one came."""
+    received: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    except ValueError:  # not the main thread: signals are not ours to hold
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
+        if received:
+            raise KeyboardInterrupt
 
 
 def must_skip(case: Case) -> bool:

@@ -105,7 +105,28 @@ class GatherScatter(torch.nn.Module):
         return messages.new_zeros(self.n, messages.shape[-1]).index_add_(0, self.receivers, messages)
 
 
-class ConvUnfused(_Conv):
+class OnTP:
+    """Mixin for a kernel built on a TP kernel ``self.tp``: it runs where, in the precisions and
+    when that one does, and its effective method is that one's (of the module's ``tp``)."""
+
+    tp: Kernel
+
+    @property
+    def devices(self):  # type: ignore[override]
+        return self.tp.devices
+
+    @property
+    def dtypes(self):  # type: ignore[override]
+        return self.tp.dtypes
+
+    def available(self) -> str | None:
+        return self.tp.available()
+
+    def effective_method(self, module: torch.nn.Module) -> str | None:
+        return self.tp.effective_method(module.tp)
+
+
+class ConvUnfused(OnTP, _Conv):
     """Any per-edge TP kernel between a gather and a scatter."""
 
     def __init__(self, tp: Kernel, segment: bool = False):
@@ -133,17 +154,6 @@ class ConvUnfused(_Conv):
     def symmetry(self) -> str:  # type: ignore[override]
         return self.tp.symmetry
 
-    @property
-    def devices(self):  # type: ignore[override]
-        return self.tp.devices
-
-    @property
-    def dtypes(self):  # type: ignore[override]
-        return self.tp.dtypes
-
-    def available(self) -> str | None:
-        return self.tp.available()
-
     def supports(self, problem: Problem, device: str) -> str | None:
         why = super().supports(problem, device)
         if why is None and self.segment and not dict(problem.graph).get("receivers_sorted"):
@@ -155,9 +165,6 @@ class ConvUnfused(_Conv):
 
     def weight_permutation(self, problem: Problem):
         return self.tp.weight_permutation(edge_problem(problem))
-
-    def effective_method(self, module: torch.nn.Module) -> str | None:
-        return self.tp.effective_method(module.tp)
 
     def flops(self, problem: Problem) -> float | None:
         return conv_flops(problem, self.tp.flops(edge_problem(problem)))

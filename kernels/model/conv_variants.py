@@ -21,6 +21,7 @@ from tpbench.spec import gaunt_conv as spec
 from tpbench.spec.conv import edge_problem, graph_tensors, num_nodes
 from tpbench.spec.paths import channelwise_paths
 from tpbench.spec.problem import Problem
+from tpbench_kernels.conv.convolution import OnTP
 from tpbench_kernels.gaunt import grid as gaunt_grid
 
 TUNE_ROWS = 8192  # the Gaunt kernel autotunes at build: on this many (edge, channel) rows, not all of them
@@ -42,7 +43,7 @@ class _GauntConvModule(torch.nn.Module):
         return spec.from_channels(out, self.native.irreps_out)
 
 
-class GauntChannelwiseConv(Kernel):
+class GauntChannelwiseConv(OnTP, Kernel):
     """The channelwise Gaunt conv built on a registered Gaunt TP kernel (module docstring)."""
 
     family = "conv"
@@ -55,17 +56,6 @@ class GauntChannelwiseConv(Kernel):
     @property
     def name(self) -> str:  # type: ignore[override]
         return f"conv-gaunt-channelwise.{self.tp.name}"
-
-    @property
-    def devices(self):  # type: ignore[override]
-        return self.tp.devices
-
-    @property
-    def dtypes(self):  # type: ignore[override]
-        return self.tp.dtypes
-
-    def available(self) -> str | None:
-        return self.tp.available()
 
     def supports(self, problem: Problem, device: str) -> str | None:
         if problem.op != "conv":
@@ -86,9 +76,6 @@ class GauntChannelwiseConv(Kernel):
 
     def describe(self) -> dict:
         return {**super().describe(), "changes_model": "Gaunt product per edge instead of CG (see expressivity)"}
-
-    def effective_method(self, module: torch.nn.Module) -> str | None:
-        return self.tp.effective_method(module.tp)
 
     def build(self, problem: Problem, device: str, dtype: torch.dtype) -> torch.nn.Module:
         mul, _, L = spec.shape(problem)

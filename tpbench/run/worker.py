@@ -253,20 +253,19 @@ class IsolatedRunner:
 
     def run(self, case, passes: list[str]) -> dict[str, Any]:
         """The record of ``case``, whatever happens to the worker."""
-        from tpbench.run.case import base_record
-
         if self._proc is None or not self._proc.is_alive():
             self._kill()
         if not self._configured:
             self._start()
-        self._conn.send(task_of(case, passes))
+        task = task_of(case, passes)
+        self._conn.send(task)
         status, answer = self._wait(self.timeout_s)
         if status == "ok":
-            record = {**base_record(case), **answer}  # whatever happened there, the case's identity is here
+            record = {**task["identity"], **answer}  # whatever happened there, the case's identity is here
             record["isolated"] = True
             return record
         self._kill()
-        record = base_record(case)
+        record = dict(task["identity"])
         record.update(status=status, reason=answer, isolated=True)
         if status == "timeout":
             record["timeout_s"] = self.timeout_s
